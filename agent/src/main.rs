@@ -1,0 +1,223 @@
+//! `swarm-agent`: joins a swarm as a worker node and runs the tasks its managers assign.
+//!
+//! ```text
+//! swarm-agent --manager HOST:PORT [--manager HOST:PORT]... --join-token TOKEN
+//!             [--state-dir DIR] [--backend null] [--label K=V]... [--hostname H]
+//!             [--metrics-addr ADDR]
+//! ```
+//!
+//! Logs go to stderr, filtered by `RUST_LOG` (default `info`). SIGINT/SIGTERM stop the agent
+//! without stopping its tasks' records: a restart on the same `--state-dir` re-adopts them.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use swarm_agent::exec::{Backend, NullBackend};
+use swarm_agent::{AgentConfig, metrics};
+use tokio_util::sync::CancellationToken;
+
+/// Joins a swarm as a worker node and runs the tasks its managers assign.
+#[derive(Debug, Parser)]
+#[command(name = "swarm-agent", version)]
+struct Cli {
+    /// A manager to join through, as HOST:PORT. Repeat for several.
+    #[arg(long = "manager", value_name = "HOST:PORT", required = true, value_parser = parse_manager)]
+    managers: Vec<String>,
+
+    /// The worker join token (`swarmctl cluster join-token worker`).
+    #[arg(long, env = "SWARM_JOIN_TOKEN", value_name = "TOKEN", hide_env_values = true, value_parser = parse_token)]
+    join_token: String,
+
+    /// Where the agent keeps its node id and task DB.
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/swarm-agent")]
+    state_dir: PathBuf,
+
+    /// Which runtime runs tasks. This build supports: null (tasks do nothing and run until
+    /// shut down).
+    #[arg(long, value_name = "NAME", default_value = "null", value_parser = parse_backend)]
+    backend: BackendKind,
+
+    /// An engine label, usable in `engine.labels.KEY==VALUE` constraints. Repeatable.
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+    labels: Vec<(String, String)>,
+
+    /// Hostname to report (default: this machine's).
+    #[arg(long, value_name = "NAME")]
+    hostname: Option<String>,
+
+    /// Serve Prometheus metrics at http://ADDR/metrics.
+    #[arg(long, value_name = "ADDR")]
+    metrics_addr: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum BackendKind {
+    Null,
+}
+
+fn parse_manager(s: &str) -> Result<String, String> {
+    let bad = || format!("invalid manager address '{s}': expected HOST:PORT, e.g. 10.0.0.1:4242");
+    let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
+    if host.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
+        return Err(bad());
+    }
+    Ok(s.to_string())
+}
+
+fn parse_token(s: &str) -> Result<String, String> {
+    let token = s.trim();
+    if token.is_empty() {
+        return Err(
+            "the join token is empty: get one with `swarmctl cluster join-token worker`"
+                .to_string(),
+        );
+    }
+    Ok(token.to_string())
+}
+
+fn parse_backend(s: &str) -> Result<BackendKind, String> {
+    match s {
+        "null" => Ok(BackendKind::Null),
+        other => Err(format!(
+            "unknown backend '{other}': this build supports: null"
+        )),
+    }
+}
+
+fn parse_label(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("invalid label '{s}': expected KEY=VALUE")),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    tracing::warn!(
+        "the dispatcher session is PLAINTEXT: the join token and task specs travel unencrypted \
+         and managers are not authenticated until mutual TLS lands; use only on a trusted network"
+    );
+
+    let backend: Arc<dyn Backend> = match cli.backend {
+        BackendKind::Null => {
+            tracing::warn!("backend 'null': tasks do nothing and run until shut down");
+            Arc::new(NullBackend::new())
+        }
+    };
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    if let Some(addr) = cli.metrics_addr {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("bind --metrics-addr {addr}"))?;
+        tracing::info!(%addr, "serving metrics at /metrics");
+        tokio::spawn(serve_metrics(listener, shutdown.clone()));
+    }
+
+    let config = AgentConfig {
+        managers: cli.managers,
+        join_token: cli.join_token,
+        state_dir: cli.state_dir,
+        node_id: None,
+        hostname: cli.hostname.unwrap_or_default(),
+        labels: cli.labels.into_iter().collect::<HashMap<_, _>>(),
+        backend,
+    };
+    tracing::info!(?config, "starting agent");
+    swarm_agent::run(config, shutdown).await
+}
+
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM");
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("signal received; stopping");
+    shutdown.cancel();
+}
+
+async fn serve_metrics(listener: tokio::net::TcpListener, shutdown: CancellationToken) {
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(|| async {
+            (
+                [("content-type", "text/plain; version=0.0.4")],
+                metrics::render(),
+            )
+        }),
+    );
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled_owned().await })
+        .await;
+    if let Err(e) = served {
+        tracing::error!(error = %e, "metrics server failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_are_validated_with_clear_errors() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("swarm-agent").chain(args.iter().copied()))
+        };
+        let ok = parse(&[
+            "--manager",
+            "127.0.0.1:4242",
+            "--manager",
+            "m2:4242",
+            "--join-token",
+            "SWMTKN-1-x",
+            "--label",
+            "zone=a",
+            "--label",
+            "empty=",
+        ])
+        .unwrap();
+        assert_eq!(ok.managers, ["127.0.0.1:4242", "m2:4242"]);
+        assert_eq!(
+            ok.labels,
+            [("zone".into(), "a".into()), ("empty".into(), String::new())]
+        );
+        assert!(matches!(ok.backend, BackendKind::Null));
+
+        let err = |args: &[&str]| parse(args).unwrap_err().to_string();
+        let base = ["--manager", "m:1", "--join-token", "t"];
+        let with = |extra: &[&'static str]| -> Vec<&'static str> {
+            base.iter().chain(extra.iter()).copied().collect()
+        };
+        assert!(
+            err(&with(&["--backend", "wasi"]))
+                .contains("unknown backend 'wasi': this build supports: null")
+        );
+        assert!(
+            err(&with(&["--label", "novalue"]))
+                .contains("invalid label 'novalue': expected KEY=VALUE")
+        );
+        assert!(err(&with(&["--label", "=v"])).contains("invalid label"));
+        assert!(err(&["--manager", "m:1", "--join-token", " "]).contains("join token is empty"));
+        assert!(err(&["--manager", "nohost", "--join-token", "t"]).contains("expected HOST:PORT"));
+        assert!(err(&["--manager", "h:99999", "--join-token", "t"]).contains("expected HOST:PORT"));
+    }
+}

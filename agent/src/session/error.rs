@@ -1,0 +1,62 @@
+//! Why a dispatcher session ended. Every one of these leads to a reconnect with backoff.
+
+use crate::worker::WorkerError;
+
+/// A session failure.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The manager address is not usable as a URI.
+    #[error("invalid manager address '{addr}'")]
+    Address {
+        /// The address from `--manager` or the session's manager list.
+        addr: String,
+        /// What tonic said.
+        #[source]
+        source: tonic::transport::Error,
+    },
+    /// No connection to the manager.
+    #[error("connect to manager {addr}")]
+    Connect {
+        /// The manager address.
+        addr: String,
+        /// What tonic said.
+        #[source]
+        source: tonic::transport::Error,
+    },
+    /// A dispatcher call failed (`Unavailable("not the leader")` lands here).
+    #[error("{call}: {status}")]
+    Rpc {
+        /// The RPC ("Session", "Heartbeat", …).
+        call: &'static str,
+        /// The gRPC status.
+        status: tonic::Status,
+    },
+    /// A dispatcher call got no answer within the 5 s deadline.
+    #[error("{call}: no answer within {secs} s")]
+    Timeout {
+        /// The RPC.
+        call: &'static str,
+        /// The deadline.
+        secs: u64,
+    },
+    /// The dispatcher closed a stream.
+    #[error("{0} stream closed by the manager")]
+    StreamEnded(&'static str),
+    /// The worker could not take an assignment (it is re-sent in full on the next session).
+    #[error("applying assignments")]
+    Worker(#[from] WorkerError),
+}
+
+impl SessionError {
+    /// Whether this is the dispatcher of a follower refusing the session.
+    pub fn is_not_leader(&self) -> bool {
+        matches!(self, SessionError::Rpc { status, .. }
+            if status.code() == tonic::Code::Unavailable && status.message().contains("not the leader"))
+    }
+
+    /// Whether the dispatcher refused our credentials (the join token, usually).
+    pub fn is_auth(&self) -> bool {
+        matches!(self, SessionError::Rpc { status, .. }
+            if matches!(status.code(), tonic::Code::Unauthenticated | tonic::Code::PermissionDenied))
+    }
+}

@@ -1,0 +1,36 @@
+//! `swarm-bench`: benchmarks that print one JSON object as their last line.
+//!
+//! Build everything first (`cargo build --release --workspace --bins`): benchmarks start the
+//! real `swarm-manager` and `swarmctl` binaries that sit next to this one.
+
+mod procs;
+mod scale;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "swarm-bench", about = "swarm benchmarks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// One manager process, N in-process agents (NullBackend, real gRPC over loopback), one
+    /// service of T replicas: time from `service create` to all tasks RUNNING.
+    Scale(scale::Args),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Scale(a) => scale::run(a).await,
+    }
+}

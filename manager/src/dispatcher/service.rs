@@ -1,0 +1,348 @@
+//! The Dispatcher gRPC service.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use futures::Stream;
+use rand::Rng;
+use subtle::ConstantTimeEq;
+use swarm_proto::dispatcher_server::{self, DispatcherServer};
+use swarm_proto::{
+    AssignmentsMessage, AssignmentsRequest, HeartbeatRequest, HeartbeatResponse, Node,
+    NodeAvailability, NodeRole, NodeSpec, NodeState, NodeStatus, SessionMessage, SessionRequest,
+    TaskPatch, TaskState, UpdateTaskStatusRequest, UpdateTaskStatusResponse, WeightedPeer,
+    assignments_message::Type, ext,
+};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+
+use super::assignments;
+use super::heartbeat;
+use super::sessions::{DispatcherConfig, Sessions};
+use super::status_batcher::StatusBatcher;
+use crate::metrics;
+use crate::store::{self, Store, StoreError, WatchFilter};
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// The dispatcher. Clone it into the gRPC server; [`Dispatcher::activate`] it on leadership.
+#[derive(Clone)]
+pub struct Dispatcher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    /// This manager's address, handed to agents as the manager list.
+    addr: String,
+    node_id: String,
+    active: Mutex<Option<Active>>,
+}
+
+/// State that exists only while this manager leads.
+#[derive(Clone)]
+struct Active {
+    config: DispatcherConfig,
+    sessions: Arc<Mutex<Sessions>>,
+    batcher: StatusBatcher,
+    token: CancellationToken,
+}
+
+impl Dispatcher {
+    /// A dispatcher for the manager `node_id` reachable at `addr`, inactive until activated.
+    pub fn new(store: Store, node_id: String, addr: String) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                addr,
+                node_id,
+                active: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// The tonic service.
+    pub fn into_service(self) -> DispatcherServer<Self> {
+        DispatcherServer::new(self)
+            .max_decoding_message_size(64 * 1024 * 1024)
+            .max_encoding_message_size(64 * 1024 * 1024)
+    }
+
+    /// Starts serving (this manager just became leader) until `token` is cancelled. Nodes the
+    /// store knows as READY get `leader_grace` heartbeat periods to open a session.
+    pub fn activate(&self, config: DispatcherConfig, token: CancellationToken) {
+        let store = self.inner.store.clone();
+        let sessions = Arc::new(Mutex::new(Sessions::default()));
+        let grace = Instant::now() + config.heartbeat_period * config.leader_grace;
+        {
+            let mut s = sessions.lock().expect("sessions lock");
+            for n in store.view().nodes() {
+                if n.status.as_ref().map(|s| s.state) == Some(NodeState::NodeReady as i32) {
+                    s.expect(&n.id, grace);
+                }
+            }
+        }
+        let active = Active {
+            batcher: StatusBatcher::spawn(store.clone(), token.clone()),
+            config: config.clone(),
+            sessions: sessions.clone(),
+            token: token.clone(),
+        };
+        *self.inner.active.lock().expect("dispatcher lock") = Some(active);
+        tokio::spawn(heartbeat::monitor(store, sessions, config, token.clone()));
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            token.cancelled().await;
+            inner.active.lock().expect("dispatcher lock").take();
+            metrics::DISPATCHER_SESSIONS.set(0);
+        });
+    }
+
+    fn active(&self) -> Result<Active, Status> {
+        let a = self.inner.active.lock().expect("dispatcher lock").clone();
+        a.filter(|a| !a.token.is_cancelled()).ok_or_else(|| {
+            Status::unavailable("this manager's dispatcher is not running (it is not the leader)")
+        })
+    }
+
+    fn session_node(&self, active: &Active, session_id: &str) -> Result<(String, CancellationToken), Status> {
+        let sessions = active.sessions.lock().expect("sessions lock");
+        let s = sessions
+            .get(session_id)
+            .ok_or_else(|| Status::not_found("session invalid or expired; open a new session"))?;
+        Ok((s.node_id.clone(), s.ended.clone()))
+    }
+
+    /// Checks the join token; returns the role it grants.
+    fn check_token(&self, token: &str) -> Result<NodeRole, Status> {
+        let view = self.inner.store.view();
+        let tokens = view
+            .the_cluster()
+            .and_then(|c| c.join_tokens.clone())
+            .ok_or_else(|| Status::unavailable("the cluster is not initialized yet"))?;
+        let eq = |a: &str, b: &str| !b.is_empty() && bool::from(a.as_bytes().ct_eq(b.as_bytes()));
+        if eq(token, &tokens.manager) {
+            Ok(NodeRole::Manager)
+        } else if eq(token, &tokens.worker) {
+            Ok(NodeRole::Worker)
+        } else if token.is_empty() {
+            Err(Status::unauthenticated("a join token is required (swarmctl join-token worker)"))
+        } else {
+            Err(Status::unauthenticated(
+                "invalid join token (get the current one with `swarmctl join-token worker`)",
+            ))
+        }
+    }
+
+    /// Creates or refreshes the node object for a session; returns the node id.
+    async fn register(&self, req: &SessionRequest, role: NodeRole, addr: String) -> Result<String, Status> {
+        let store = &self.inner.store;
+        for _ in 0..5 {
+            let view = store.view();
+            let now = ext::now_ns();
+            let status = NodeStatus {
+                state: NodeState::NodeReady as i32,
+                message: String::new(),
+                addr: addr.clone(),
+            };
+            let action = if req.node_id.is_empty() {
+                let id = ext::new_id();
+                store::create(Node {
+                    id: id.clone(),
+                    meta: Some(swarm_proto::Meta {
+                        version: 0,
+                        created_at_ns: now,
+                        updated_at_ns: now,
+                    }),
+                    spec: Some(NodeSpec {
+                        annotations: Some(Default::default()),
+                        desired_role: role as i32,
+                        availability: NodeAvailability::Active as i32,
+                    }),
+                    description: req.description.clone(),
+                    status: Some(status),
+                    role: role as i32,
+                    manager_status: None,
+                })
+            } else {
+                let existing = view.node(&req.node_id).ok_or_else(|| {
+                    Status::permission_denied(format!(
+                        "node {} is not a member of this swarm (was it removed?); delete the agent's node.json to join as a new node",
+                        req.node_id
+                    ))
+                })?;
+                let mut n = (**existing).clone();
+                n.description = req.description.clone();
+                n.status = Some(status);
+                if let Some(m) = n.meta.as_mut() {
+                    m.updated_at_ns = now;
+                }
+                store::update(n)
+            };
+            let id = match &action.object.as_ref().and_then(|o| o.object.as_ref()) {
+                Some(swarm_proto::store_object::Object::Node(n)) => n.id.clone(),
+                _ => unreachable!("register builds a node action"),
+            };
+            match store.write_atomic(vec![action]).await {
+                Ok(_) => return Ok(id),
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
+        Err(Status::aborted("node registration kept conflicting; retry"))
+    }
+}
+
+fn unavailable(e: StoreError) -> Status {
+    Status::unavailable(e.to_string())
+}
+
+#[tonic::async_trait]
+impl dispatcher_server::Dispatcher for Dispatcher {
+    type SessionStream = BoxStream<SessionMessage>;
+    type AssignmentsStream = BoxStream<AssignmentsMessage>;
+
+    async fn session(&self, request: Request<SessionRequest>) -> Result<Response<Self::SessionStream>, Status> {
+        let active = self.active()?;
+        let addr = request.remote_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+        let req = request.into_inner();
+        let role = self.check_token(&req.join_token)?;
+        let node_id = self.register(&req, role, addr).await?;
+        let session_id = ext::new_id();
+        let session = {
+            let mut s = active.sessions.lock().expect("sessions lock");
+            let session = s.open(&node_id, session_id.clone(), Instant::now() + active.config.ttl(), &active.token);
+            metrics::DISPATCHER_SESSIONS.set(s.len() as i64);
+            session
+        };
+        tracing::info!(node = %node_id, session = %session_id, "agent session opened");
+        let first = SessionMessage {
+            session_id,
+            node_id: node_id.clone(),
+            managers: vec![WeightedPeer {
+                node_id: self.inner.node_id.clone(),
+                addr: self.inner.addr.clone(),
+                weight: 1,
+            }],
+            heartbeat_period_ms: active.config.heartbeat_period.as_millis() as u64,
+        };
+        let (tx, rx) = mpsc::channel(4);
+        tokio::spawn(async move {
+            if tx.send(Ok(first)).await.is_err() {
+                return;
+            }
+            tokio::select! {
+                _ = session.ended.cancelled() => {
+                    let _ = tx.send(Err(Status::unavailable("session ended; open a new one"))).await;
+                }
+                _ = tx.closed() => {}
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn heartbeat(&self, request: Request<HeartbeatRequest>) -> Result<Response<HeartbeatResponse>, Status> {
+        let active = self.active()?;
+        let req = request.into_inner();
+        let deadline = Instant::now() + active.config.ttl();
+        if !active.sessions.lock().expect("sessions lock").heartbeat(&req.session_id, deadline) {
+            return Err(Status::not_found("session invalid or expired; open a new session"));
+        }
+        // ±10 % jitter spreads thousands of agents' heartbeats over time.
+        let period = active.config.heartbeat_period.as_millis() as f64;
+        let jitter = rand::rng().random_range(-0.1..=0.1);
+        Ok(Response::new(HeartbeatResponse {
+            period_ms: (period * (1.0 + jitter)) as u64,
+        }))
+    }
+
+    async fn assignments(&self, request: Request<AssignmentsRequest>) -> Result<Response<Self::AssignmentsStream>, Status> {
+        let active = self.active()?;
+        let (node_id, ended) = self.session_node(&active, &request.get_ref().session_id)?;
+        let (view, mut watcher) = self.inner.store.watch(WatchFilter::Node(node_id.clone()));
+        let complete = assignments::complete(&view, &node_id);
+        drop(view);
+        let (tx, rx) = mpsc::channel(16);
+        tokio::spawn(async move {
+            if tx.send(Ok(complete)).await.is_err() {
+                return;
+            }
+            loop {
+                let batch = tokio::select! {
+                    _ = ended.cancelled() => {
+                        let _ = tx.send(Err(Status::unavailable("session ended; open a new one"))).await;
+                        return;
+                    }
+                    _ = tx.closed() => return,
+                    b = watcher.recv() => b,
+                };
+                let Some(first) = batch else {
+                    let _ = tx.send(Err(Status::unavailable("store was restored; reconnect"))).await;
+                    return;
+                };
+                let mut batches = vec![first];
+                while let Ok(b) = watcher.try_recv() {
+                    batches.push(b);
+                }
+                let changes = assignments::incremental(&node_id, batches.iter().flat_map(|b| b.events.iter()));
+                if changes.is_empty() {
+                    continue;
+                }
+                let msg = AssignmentsMessage {
+                    r#type: Type::Incremental as i32,
+                    changes,
+                };
+                if tx.send(Ok(msg)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn update_task_status(
+        &self,
+        request: Request<UpdateTaskStatusRequest>,
+    ) -> Result<Response<UpdateTaskStatusResponse>, Status> {
+        let active = self.active()?;
+        let req = request.into_inner();
+        let (node_id, _) = self.session_node(&active, &req.session_id)?;
+        let view = self.inner.store.view();
+        let mut actions = Vec::with_capacity(req.updates.len());
+        for u in req.updates {
+            let Some(status) = u.status else {
+                return Err(Status::invalid_argument(format!("task {}: status missing", u.task_id)));
+            };
+            if status.state <= TaskState::Assigned as i32 || TaskState::try_from(status.state).is_err() {
+                return Err(Status::invalid_argument(format!(
+                    "task {}: agents may only report states after ASSIGNED (got {})",
+                    u.task_id, status.state
+                )));
+            }
+            match view.task(&u.task_id) {
+                Some(t) if t.node_id == node_id => {}
+                _ => {
+                    // Removed meanwhile, or not this node's: nothing to record.
+                    metrics::TASK_STATUS_UPDATES.with_label_values(&["ignored"]).inc();
+                    continue;
+                }
+            }
+            actions.push(store::patch_task(TaskPatch {
+                task_id: u.task_id,
+                status: Some(status),
+                node_id: String::new(),
+                desired_state: None,
+            }));
+        }
+        drop(view);
+        let n = actions.len() as u64;
+        if n > 0 {
+            active.batcher.commit(actions).await.map_err(unavailable)?;
+            metrics::TASK_STATUS_UPDATES.with_label_values(&["committed"]).inc_by(n);
+        }
+        Ok(Response::new(UpdateTaskStatusResponse {}))
+    }
+}

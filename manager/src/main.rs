@@ -1,0 +1,144 @@
+//! `swarm-manager`: runs a manager node (`init` a new swarm, or `run` an existing one).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use swarm_manager::node::{Manager, ManagerConfig};
+
+#[derive(Parser)]
+#[command(name = "swarm-manager", version, about = "A swarm manager node")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a new swarm with this node as its first manager.
+    Init(InitArgs),
+    /// Start the manager whose state is in --state-dir.
+    Run(CommonArgs),
+}
+
+#[derive(Args)]
+struct CommonArgs {
+    /// Where the manager keeps its state.
+    #[arg(long, default_value = "/var/lib/swarm")]
+    state_dir: PathBuf,
+    /// Address for agents and other managers.
+    #[arg(long, default_value = "0.0.0.0:4242")]
+    listen_addr: SocketAddr,
+    /// Address advertised to agents (IP or IP:PORT). Default: the listen address, with
+    /// 127.0.0.1 when listening on all interfaces.
+    #[arg(long)]
+    advertise_addr: Option<String>,
+    /// Do not run tasks on this node (no in-process agent).
+    #[arg(long)]
+    no_agent: bool,
+    /// The in-process agent's backend.
+    #[arg(long, default_value = "null", value_parser = ["null"])]
+    backend: String,
+    /// Serve Prometheus metrics on this address (GET /metrics).
+    #[arg(long)]
+    metrics_addr: Option<SocketAddr>,
+    /// Host name recorded for this node.
+    #[arg(long)]
+    hostname: Option<String>,
+}
+
+#[derive(Args)]
+struct InitArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Re-initialize from existing state as a one-member cluster, keeping its data.
+    #[arg(long)]
+    force_new_cluster: bool,
+    /// Dispatcher heartbeat period (Docker's `swarm init --dispatcher-heartbeat`).
+    #[arg(long, default_value = "5s", value_parser = parse_heartbeat)]
+    dispatcher_heartbeat: Duration,
+    /// Task history retention limit (Docker's `swarm init --task-history-limit`).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(i64).range(0..))]
+    task_history_limit: i64,
+}
+
+fn parse_heartbeat(s: &str) -> Result<Duration, String> {
+    let d = swarm_proto::ext::parse_duration(s)?;
+    if d < Duration::from_millis(100) {
+        return Err(format!("{s} is too short: the heartbeat period must be at least 100ms"));
+    }
+    Ok(d)
+}
+
+fn config(args: &CommonArgs) -> ManagerConfig {
+    let mut c = ManagerConfig::new(&args.state_dir);
+    c.listen_addr = args.listen_addr;
+    c.advertise_addr = args.advertise_addr.clone();
+    c.metrics_addr = args.metrics_addr;
+    if let Some(h) = &args.hostname {
+        c.hostname = h.clone();
+    }
+    if !args.no_agent {
+        c.agent_backend = Some(Arc::new(swarm_agent::exec::NullBackend::default()));
+    }
+    c
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,raft=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let mut manager = match cli.command {
+        Command::Init(args) => {
+            let mut c = config(&args.common);
+            c.force_new_cluster = args.force_new_cluster;
+            c.heartbeat_period = args.dispatcher_heartbeat;
+            c.task_history_limit = args.task_history_limit;
+            let m = Manager::init(c).await.context("swarm-manager init")?;
+            print_welcome(&m);
+            m
+        }
+        Command::Run(args) => Manager::run(config(&args)).await.context("swarm-manager run")?,
+    };
+    let token = manager.shutdown_token();
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutting down");
+        token.cancel();
+    });
+    let result = manager.wait().await;
+    manager.shutdown().await;
+    result.context("manager stopped")
+}
+
+fn print_welcome(m: &Manager) {
+    let token = m
+        .store
+        .view()
+        .the_cluster()
+        .and_then(|c| c.join_tokens.clone())
+        .map(|t| t.worker)
+        .unwrap_or_default();
+    println!(
+        "Swarm initialized: current node ({}) is now a manager.\n\nTo add a worker to this swarm, run the following command:\n\n    swarm-agent --manager {} --join-token {}\n\nControl socket: {} (swarmctl --socket {} …)",
+        m.state.node_id,
+        m.addr,
+        token,
+        m.control_socket.display(),
+        m.control_socket.display()
+    );
+}

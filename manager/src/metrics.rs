@@ -1,0 +1,86 @@
+//! Prometheus metrics of the manager, registered in the default registry and served on
+//! `--metrics-addr` at `/metrics`.
+
+use std::sync::LazyLock;
+
+use prometheus::{
+    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    register_histogram, register_int_counter, register_int_counter_vec, register_int_gauge,
+    register_int_gauge_vec,
+};
+
+/// Time from proposing a raft entry to applying it locally.
+pub static RAFT_COMMIT_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
+    register_histogram!(HistogramOpts::new(
+        "swarm_raft_commit_seconds",
+        "Time from proposing a store batch to applying it"
+    )
+    .buckets(prometheus::exponential_buckets(0.0001, 2.0, 16).expect("valid buckets")))
+    .expect("metric registers once")
+});
+
+/// Raft entries applied to the store.
+pub static RAFT_APPLIED_ENTRIES: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "swarm_raft_applied_entries_total",
+        "Raft entries applied to the store"
+    )
+    .expect("metric registers once")
+});
+
+/// Objects in the store, by table.
+pub static STORE_OBJECTS: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register_int_gauge_vec!(
+        Opts::new("swarm_store_objects", "Objects in the store, by table"),
+        &["table"]
+    )
+    .expect("metric registers once")
+});
+
+/// Tasks placed on nodes by the scheduler.
+pub static SCHEDULER_PLACEMENTS: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "swarm_scheduler_placements_total",
+        "Tasks assigned to nodes by the scheduler"
+    )
+    .expect("metric registers once")
+});
+
+/// Scheduling attempts that found no suitable node.
+pub static SCHEDULER_UNSCHEDULABLE: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "swarm_scheduler_unschedulable_total",
+        "Scheduling attempts that found no suitable node"
+    )
+    .expect("metric registers once")
+});
+
+/// Open agent sessions on this dispatcher.
+pub static DISPATCHER_SESSIONS: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(
+        "swarm_dispatcher_sessions",
+        "Agent sessions open on this dispatcher"
+    )
+    .expect("metric registers once")
+});
+
+/// Tasks in the store by observed state.
+pub static TASK_STATES: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register_int_gauge_vec!(
+        Opts::new("swarm_tasks", "Tasks in the store, by state"),
+        &["state"]
+    )
+    .expect("metric registers once")
+});
+
+/// Task status updates received from agents.
+pub static TASK_STATUS_UPDATES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        Opts::new(
+            "swarm_dispatcher_task_status_updates_total",
+            "Task status updates received from agents, by outcome"
+        ),
+        &["outcome"]
+    )
+    .expect("metric registers once")
+});

@@ -1,0 +1,171 @@
+//! `init`: fresh ids, the raft log bootstrapped with this member, and the first objects.
+
+use std::path::{Path, PathBuf};
+
+use raft::prelude::ConfState;
+use swarm_proto::{
+    Annotations, Cluster, ClusterSpec, DispatcherConfig, JoinTokens, Meta, Node,
+    NodeAvailability, NodeDescription, NodeRole, NodeSpec, NodeStatus, OrchestrationConfig,
+    Platform, ext,
+};
+
+use super::{Manager, ManagerConfig, ManagerError, NodeState};
+use crate::ca::JoinToken;
+use crate::raft::RaftOptions;
+use crate::raft::storage::RaftStorage;
+use crate::store;
+
+/// The raft database inside a state dir.
+pub fn raft_path(dir: &Path) -> PathBuf {
+    dir.join("raft").join("raft.redb")
+}
+
+pub(super) struct Prepared {
+    pub state: NodeState,
+    pub storage: RaftStorage,
+    /// True for a new cluster (its objects must be created once leader).
+    pub fresh: bool,
+}
+
+/// Checks the state dir and readies the raft log for `init`.
+pub(super) fn prepare_init(config: &ManagerConfig) -> Result<Prepared, ManagerError> {
+    let dir = &config.state_dir;
+    let io = |what: String| move |source| ManagerError::Io { what, source };
+    if NodeState::exists(dir) {
+        let state = NodeState::load(dir)?;
+        if !config.force_new_cluster {
+            return Err(ManagerError::AlreadyInitialized {
+                dir: dir.display().to_string(),
+                cluster: state.cluster_id,
+            });
+        }
+        // Keep the data; this member becomes the only voter.
+        let storage = RaftStorage::open(&raft_path(dir))?;
+        storage.set_conf_state(ConfState {
+            voters: vec![state.raft_id],
+            ..Default::default()
+        })?;
+        tracing::warn!(cluster = %state.cluster_id, "forcing a new one-member cluster from existing data");
+        return Ok(Prepared {
+            state,
+            storage,
+            fresh: false,
+        });
+    }
+    if raft_path(dir).exists() {
+        return Err(ManagerError::OrphanRaftData {
+            dir: dir.display().to_string(),
+        });
+    }
+    std::fs::create_dir_all(dir.join("raft")).map_err(io(format!("creating {}", dir.display())))?;
+    let storage = RaftStorage::open(&raft_path(dir))?;
+    let raft_id = loop {
+        let id: u64 = rand::random();
+        if id != 0 {
+            break id;
+        }
+    };
+    storage.initialize(ConfState {
+        voters: vec![raft_id],
+        ..Default::default()
+    })?;
+    let state = NodeState {
+        node_id: ext::new_id(),
+        raft_id,
+        cluster_id: ext::new_id(),
+        role: "manager".into(),
+        advertise_addr: String::new(),
+    };
+    state.save(dir)?;
+    Ok(Prepared {
+        state,
+        storage,
+        fresh: true,
+    })
+}
+
+/// Waits for leadership, then writes the Cluster and this manager's Node in one transaction.
+pub(super) async fn create_cluster_objects(
+    manager: &Manager,
+    config: &ManagerConfig,
+) -> Result<(), ManagerError> {
+    let config_err = |e: store::StoreError| ManagerError::Other(format!("creating the cluster: {e}"));
+    manager
+        .raft
+        .wait_leader(std::time::Duration::from_secs(10))
+        .await
+        .map_err(config_err)?;
+    let state = &manager.state;
+    let now = ext::now_ns();
+    let meta = Some(Meta {
+        version: 0,
+        created_at_ns: now,
+        updated_at_ns: now,
+    });
+    let worker = JoinToken::generate(state.cluster_id.as_bytes());
+    let cluster = Cluster {
+        id: state.cluster_id.clone(),
+        meta: meta.clone(),
+        spec: Some(ClusterSpec {
+            annotations: Some(Annotations {
+                name: "default".into(),
+                ..Default::default()
+            }),
+            orchestration: Some(OrchestrationConfig {
+                task_history_retention_limit: config.task_history_limit,
+            }),
+            raft: Some(RaftOptions::new(state.raft_id).to_spec()),
+            dispatcher: Some(DispatcherConfig {
+                heartbeat_period_ms: config.heartbeat_period.as_millis() as u64,
+            }),
+        }),
+        join_tokens: Some(JoinTokens {
+            worker: worker.to_string(),
+            manager: worker.rotated().to_string(),
+        }),
+    };
+    let has_agent = config.agent_backend.is_some();
+    let node = Node {
+        id: state.node_id.clone(),
+        meta,
+        spec: Some(NodeSpec {
+            annotations: Some(Annotations::default()),
+            desired_role: NodeRole::Manager as i32,
+            // A manager without an agent runs no tasks.
+            availability: if has_agent {
+                NodeAvailability::Active
+            } else {
+                NodeAvailability::Drain
+            } as i32,
+        }),
+        description: Some(NodeDescription {
+            hostname: config.hostname.clone(),
+            platform: Some(Platform {
+                os: std::env::consts::OS.into(),
+                architecture: std::env::consts::ARCH.into(),
+            }),
+            ..Default::default()
+        }),
+        status: Some(NodeStatus {
+            message: if has_agent {
+                String::new()
+            } else {
+                "manager only (--no-agent)".into()
+            },
+            ..Default::default()
+        }),
+        role: NodeRole::Manager as i32,
+        manager_status: Some(swarm_proto::ManagerStatus {
+            raft_id: state.raft_id,
+            addr: manager.addr.to_string(),
+            leader: true,
+            reachable: true,
+        }),
+    };
+    manager
+        .store
+        .write_atomic(vec![store::create(cluster), store::create(node)])
+        .await
+        .map_err(config_err)?;
+    Ok(())
+}

@@ -1,0 +1,54 @@
+//! How a manager is started: the flags of `swarm-manager init|run`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use swarm_agent::exec::Backend;
+
+/// Settings of one manager process.
+#[derive(Clone)]
+pub struct ManagerConfig {
+    pub state_dir: PathBuf,
+    /// Where the manager listens for agents and peers (`0.0.0.0:4242` by default).
+    pub listen_addr: SocketAddr,
+    /// The address given to agents; defaults to the listen address, with 127.0.0.1 when
+    /// listening on all interfaces.
+    pub advertise_addr: Option<String>,
+    pub force_new_cluster: bool,
+    pub metrics_addr: Option<SocketAddr>,
+    pub hostname: String,
+    /// The in-process agent's backend; `None` is `--no-agent`.
+    pub agent_backend: Option<Arc<dyn Backend>>,
+    /// `init` only: the dispatcher heartbeat period written to the cluster spec.
+    pub heartbeat_period: Duration,
+    /// `init` only: old tasks kept per slot.
+    pub task_history_limit: i64,
+}
+
+impl ManagerConfig {
+    /// Defaults for a manager whose state lives in `state_dir`.
+    pub fn new(state_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            state_dir: state_dir.into(),
+            listen_addr: ([0, 0, 0, 0], 4242).into(),
+            advertise_addr: None,
+            force_new_cluster: false,
+            metrics_addr: None,
+            hostname: hostname(),
+            agent_backend: None,
+            heartbeat_period: Duration::from_secs(5),
+            task_history_limit: 5,
+        }
+    }
+}
+
+/// This machine's host name ("localhost" if unknown).
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}

@@ -1,0 +1,167 @@
+//! What `swarm-manager init` and `run` start, and the leadership watch that starts and stops
+//! the leader-only components.
+//!
+//! ```text
+//! Manager::init ─▶ new ids, raft log bootstrapped with this member, state.json
+//!        │          then as `run`, plus the Cluster and Node objects once leader
+//! Manager::run ──▶ state.json ─▶ raft storage ─▶ snapshot → store, log replayed by raft
+//!                 ├─ TCP listener: Dispatcher (agents)
+//!                 ├─ control.sock (0600): Control API (swarmctl)
+//!                 ├─ metrics endpoint (optional)
+//!                 ├─ leadership watch: leader → allocator, orchestrators, scheduler,
+//!                 │                    dispatcher; follower → all stopped
+//!                 └─ in-process agent (unless --no-agent)
+//! ```
+
+mod bootstrap;
+mod config;
+mod leader;
+mod servers;
+mod state;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use config::ManagerConfig;
+pub use state::{NodeState, StateError};
+
+use crate::raft::{self, RaftHandle, RaftOptions};
+use crate::store::{MemoryStore, Store};
+
+/// Why a manager could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ManagerError {
+    #[error(
+        "{dir} already holds a swarm (cluster {cluster}); start it with `swarm-manager run --state-dir {dir}`, or use `init --force-new-cluster` to make this node a one-member cluster keeping its data"
+    )]
+    AlreadyInitialized { dir: String, cluster: String },
+    #[error(
+        "{dir} holds raft data but no state.json; move it away before `init`, or restore state.json"
+    )]
+    OrphanRaftData { dir: String },
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Storage(#[from] raft::storage::StorageError),
+    #[error(transparent)]
+    Raft(#[from] raft::DriverError),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A running manager.
+pub struct Manager {
+    pub state: NodeState,
+    pub store: Store,
+    pub raft: RaftHandle,
+    /// Where agents and peers reach this manager.
+    pub addr: SocketAddr,
+    pub control_socket: PathBuf,
+    pub metrics_addr: Option<SocketAddr>,
+    shutdown: CancellationToken,
+    raft_task: JoinHandle<Result<(), raft::DriverError>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Manager {
+    /// `swarm-manager init`: creates a new one-manager cluster in `config.state_dir`.
+    pub async fn init(config: ManagerConfig) -> Result<Self, ManagerError> {
+        let prepared = bootstrap::prepare_init(&config)?;
+        let manager = Self::start(config.clone(), prepared.state, prepared.storage).await?;
+        if prepared.fresh {
+            bootstrap::create_cluster_objects(&manager, &config).await?;
+        }
+        Ok(manager)
+    }
+
+    /// `swarm-manager run`: resumes the manager whose state is in `config.state_dir`.
+    pub async fn run(config: ManagerConfig) -> Result<Self, ManagerError> {
+        let state = NodeState::load(&config.state_dir)?;
+        let storage = raft::storage::RaftStorage::open(&bootstrap::raft_path(&config.state_dir))?;
+        if storage.is_empty() {
+            return Err(ManagerError::Other(format!(
+                "the raft database of {} is empty although state.json names cluster {}; refusing to start an empty manager",
+                config.state_dir.display(),
+                state.cluster_id
+            )));
+        }
+        Self::start(config, state, storage).await
+    }
+
+    async fn start(
+        config: ManagerConfig,
+        state: NodeState,
+        storage: raft::storage::RaftStorage,
+    ) -> Result<Self, ManagerError> {
+        let shutdown = CancellationToken::new();
+        let memory = MemoryStore::new(Default::default());
+        let options = RaftOptions::new(state.raft_id);
+        let (raft, raft_task) = raft::start(
+            options,
+            storage,
+            memory.clone(),
+            Arc::new(raft::transport::NoPeers),
+            shutdown.child_token(),
+        )?;
+        let store = Store::new(memory, Arc::new(raft.clone()));
+        let servers = servers::start(&config, &state, store.clone(), shutdown.clone()).await?;
+        let mut tasks = servers.tasks;
+        tasks.push(tokio::spawn(leader::watch(
+            store.clone(),
+            raft.clone(),
+            servers.dispatcher,
+            shutdown.child_token(),
+        )));
+        let mut manager = Self {
+            state,
+            store,
+            raft,
+            addr: servers.addr,
+            control_socket: servers.control_socket,
+            metrics_addr: servers.metrics_addr,
+            shutdown,
+            raft_task,
+            tasks,
+        };
+        if let Some(backend) = config.agent_backend.clone() {
+            let t = leader::start_local_agent(&manager, &config, backend);
+            manager.tasks.push(t);
+        }
+        Ok(manager)
+    }
+
+    /// Resolves when the manager stops on its own (its raft driver failed) or is shut down.
+    pub async fn wait(&mut self) -> Result<(), ManagerError> {
+        let r = (&mut self.raft_task).await;
+        self.shutdown.cancel();
+        match r {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.into()),
+            Err(e) => Err(ManagerError::Other(format!("raft driver panicked: {e}"))),
+        }
+    }
+
+    /// A token cancelled when the manager shuts down.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Stops everything and waits for the raft driver and servers to finish.
+    pub async fn shutdown(mut self) {
+        self.shutdown.cancel();
+        let _ = (&mut self.raft_task).await;
+        for t in self.tasks.drain(..) {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), t).await;
+        }
+        let _ = std::fs::remove_file(&self.control_socket);
+    }
+}

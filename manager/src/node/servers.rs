@@ -1,0 +1,103 @@
+//! The manager's listeners: TCP for agents (Dispatcher), the control socket for swarmctl
+//! (Control API), and the optional metrics endpoint.
+
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+
+use tokio::net::{TcpListener, UnixListener};
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
+use tokio_util::sync::CancellationToken;
+
+use super::{ManagerConfig, ManagerError, NodeState};
+use crate::dispatcher::Dispatcher;
+use crate::store::Store;
+
+pub(super) struct Servers {
+    pub addr: SocketAddr,
+    pub control_socket: PathBuf,
+    pub metrics_addr: Option<SocketAddr>,
+    pub dispatcher: Dispatcher,
+    pub tasks: Vec<JoinHandle<()>>,
+}
+
+/// Binds every listener (so bad addresses fail `init`/`run` at once) and serves them until
+/// `shutdown`.
+pub(super) async fn start(
+    config: &ManagerConfig,
+    state: &NodeState,
+    store: Store,
+    shutdown: CancellationToken,
+) -> Result<Servers, ManagerError> {
+    let io = |what: String| move |source| ManagerError::Io { what, source };
+    let tcp = TcpListener::bind(config.listen_addr)
+        .await
+        .map_err(io(format!("listening on {}", config.listen_addr)))?;
+    let bound = tcp.local_addr().map_err(io("listen address".into()))?;
+    let addr = advertised(config, bound)?;
+    let dispatcher = Dispatcher::new(store.clone(), state.node_id.clone(), addr.to_string());
+
+    let socket = config.state_dir.join("control.sock");
+    // A socket left by a killed manager would make bind fail.
+    let _ = std::fs::remove_file(&socket);
+    let unix = UnixListener::bind(&socket).map_err(io(format!("binding {}", socket.display())))?;
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600))
+        .map_err(io(format!("chmod {}", socket.display())))?;
+
+    let mut tasks = Vec::new();
+    let token = shutdown.clone();
+    let svc = dispatcher.clone().into_service();
+    tasks.push(tokio::spawn(async move {
+        let r = tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))
+            .add_service(svc)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(tcp), token.cancelled_owned())
+            .await;
+        if let Err(e) = r {
+            tracing::error!(error = %e, "dispatcher server stopped");
+        }
+    }));
+    let token = shutdown.clone();
+    let control = crate::api::control_service(store.clone());
+    tasks.push(tokio::spawn(async move {
+        let r = tonic::transport::Server::builder()
+            .add_service(control)
+            .serve_with_incoming_shutdown(UnixListenerStream::new(unix), token.cancelled_owned())
+            .await;
+        if let Err(e) = r {
+            tracing::error!(error = %e, "control server stopped");
+        }
+    }));
+    let metrics_addr = match config.metrics_addr {
+        Some(a) => {
+            let (bound, task) = crate::metrics_server::serve(a, shutdown.clone())
+                .await
+                .map_err(io(format!("metrics listener on {a}")))?;
+            tasks.push(task);
+            Some(bound)
+        }
+        None => None,
+    };
+    tracing::info!(%addr, socket = %socket.display(), "manager listening");
+    Ok(Servers {
+        addr,
+        control_socket: socket,
+        metrics_addr,
+        dispatcher,
+        tasks,
+    })
+}
+
+fn advertised(config: &ManagerConfig, bound: SocketAddr) -> Result<SocketAddr, ManagerError> {
+    match &config.advertise_addr {
+        Some(a) => {
+            let with_port = if a.contains(':') { a.clone() } else { format!("{a}:{}", bound.port()) };
+            with_port.parse().map_err(|e| {
+                ManagerError::Other(format!("invalid --advertise-addr {a:?}: {e} (expected IP[:PORT])"))
+            })
+        }
+        None if bound.ip().is_unspecified() => Ok(([127, 0, 0, 1], bound.port()).into()),
+        None => Ok(bound),
+    }
+}

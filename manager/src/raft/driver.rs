@@ -1,0 +1,324 @@
+//! The raft driver: one loop that owns the raft-rs `RawNode` and does its I/O.
+//!
+//! ```text
+//!   tick ─┐
+//! propose ─┼─▶ RawNode ──Ready──▶ 1. send leader messages
+//!    step ─┘                      2. install snapshot (follower)
+//!                                 3. apply committed entries to the store, answer proposers
+//!                                 4. persist entries + hard state (fsync)
+//!                                 5. send messages that needed the persist
+//!                                 6. advance, apply what the light ready committed
+//! ```
+//! This is raft-rs's documented Ready order (`examples/five_mem_node`). A storage error is
+//! fatal: the loop stops rather than run on state it could not make durable.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use prost::Message as _;
+use protobuf::Message as _;
+use raft::prelude::{ConfChange, ConfChangeV2, Entry, EntryType, HardState};
+use raft::{RawNode, StateRole};
+use swarm_proto::{StoreBatch, StoreSnapshot};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::handle::{Command, RaftHandle, RaftStatus, Reply};
+use super::options::RaftOptions;
+use super::storage::RaftStorage;
+use super::transport::Transport;
+use crate::metrics;
+use crate::store::{MemoryStore, StoreError, Tables};
+
+/// Why the driver could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum DriverError {
+    #[error(transparent)]
+    Storage(#[from] super::storage::StorageError),
+    #[error("raft: {0}")]
+    Raft(#[from] raft::Error),
+    #[error("raft snapshot at index {index} does not decode ({source}); the raft database is corrupted")]
+    Snapshot {
+        index: u64,
+        source: prost::DecodeError,
+    },
+    #[error("raft entry {index} does not decode ({detail}); the raft database is corrupted")]
+    Entry { index: u64, detail: String },
+}
+
+/// Starts the driver: restores the store from the stored snapshot, then runs the loop until
+/// `shutdown`. Committed entries after the snapshot are replayed by raft through the first
+/// Readies. The join handle yields the error that stopped the loop, if any.
+pub fn start(
+    options: RaftOptions,
+    storage: RaftStorage,
+    memory: Arc<MemoryStore>,
+    transport: Arc<dyn Transport>,
+    shutdown: CancellationToken,
+) -> Result<(RaftHandle, tokio::task::JoinHandle<Result<(), DriverError>>), DriverError> {
+    let snapshot = storage.snapshot_now()?;
+    let index = snapshot.get_metadata().index;
+    let tables = if snapshot.data.is_empty() {
+        Tables::from_snapshot(StoreSnapshot::default(), index)
+    } else {
+        let decoded = StoreSnapshot::decode(&snapshot.data[..])
+            .map_err(|source| DriverError::Snapshot { index, source })?;
+        Tables::from_snapshot(decoded, index)
+    };
+    memory.restore(tables);
+
+    let sole_voter = storage.conf_state().voters == [options.id];
+    let logger = super::logger::tracing_logger();
+    let mut raw = RawNode::new(&options.raft_config(index), storage, &logger)?;
+    if sole_voter {
+        // A one-member cluster need not wait out an election timeout to lead again.
+        raw.campaign()?;
+    }
+    let (tx, rx) = mpsc::channel(4096);
+    let (status_tx, status) = watch::channel(RaftStatus {
+        id: options.id,
+        applied: index,
+        ..Default::default()
+    });
+    let driver = Driver {
+        raw,
+        memory,
+        transport,
+        waiters: HashMap::new(),
+        status: status_tx,
+        last_snapshot: index,
+        options,
+    };
+    let join = tokio::spawn(driver.run(rx, shutdown));
+    Ok((RaftHandle { tx, status }, join))
+}
+
+struct Driver {
+    raw: RawNode<RaftStorage>,
+    memory: Arc<MemoryStore>,
+    transport: Arc<dyn Transport>,
+    /// Proposals of this member waiting for their entry to apply, by request id.
+    waiters: HashMap<u64, (Reply, Instant)>,
+    status: watch::Sender<RaftStatus>,
+    last_snapshot: u64,
+    options: RaftOptions,
+}
+
+/// Commands handled per wake-up before the loop looks at Ready (bounds latency under load).
+const COMMANDS_PER_ROUND: usize = 4096;
+
+impl Driver {
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Command>,
+        shutdown: CancellationToken,
+    ) -> Result<(), DriverError> {
+        let mut ticker = tokio::time::interval(self.options.tick);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let result = loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break Ok(()),
+                _ = ticker.tick() => {
+                    self.raw.tick();
+                }
+                cmd = rx.recv() => {
+                    let Some(cmd) = cmd else { break Ok(()) };
+                    self.handle(cmd);
+                    for _ in 0..COMMANDS_PER_ROUND {
+                        match rx.try_recv() {
+                            Ok(cmd) => self.handle(cmd),
+                            Err(_) => break,
+                        }
+                    }
+                }
+            }
+            if self.raw.has_ready()
+                && let Err(e) = self.on_ready()
+            {
+                tracing::error!(error = %e, "raft driver stopping");
+                break Err(e);
+            }
+        };
+        self.fail_waiters("raft is shut down");
+        result
+    }
+
+    fn handle(&mut self, cmd: Command) {
+        match cmd {
+            Command::Propose { batch, reply, at } => self.propose(batch, reply, at),
+            Command::Step(m) => {
+                if let Err(e) = self.raw.step(*m) {
+                    tracing::debug!(error = %e, "raft step");
+                }
+            }
+        }
+    }
+
+    fn propose(&mut self, batch: StoreBatch, reply: Reply, at: Instant) {
+        if self.raw.raft.state != StateRole::Leader {
+            let leader = self.raw.raft.leader_id;
+            let _ = reply.send(Err(StoreError::NotLeader {
+                leader: (leader != 0).then(|| format!("raft member {leader:x}")),
+            }));
+            return;
+        }
+        let id = batch.request_id;
+        match self.raw.propose(Vec::new(), batch.encode_to_vec()) {
+            Ok(()) => {
+                self.waiters.insert(id, (reply, at));
+            }
+            Err(e) => {
+                let _ = reply.send(Err(StoreError::Raft(e.to_string())));
+            }
+        }
+    }
+
+    fn on_ready(&mut self) -> Result<(), DriverError> {
+        let mut ready = self.raw.ready();
+        if !ready.messages().is_empty() {
+            self.transport.send(ready.take_messages());
+        }
+        if !ready.snapshot().is_empty() {
+            self.install_snapshot(ready.snapshot().clone())?;
+        }
+        let committed = ready.take_committed_entries();
+        self.apply(committed)?;
+        let hs: Option<HardState> = ready.hs().cloned();
+        if !ready.entries().is_empty() || hs.is_some() {
+            self.raw.store().persist(ready.entries(), hs.as_ref())?;
+        }
+        if !ready.persisted_messages().is_empty() {
+            self.transport.send(ready.take_persisted_messages());
+        }
+        if let Some(ss) = ready.ss() {
+            self.on_role(ss.leader_id, ss.raft_state);
+        }
+        let mut light = self.raw.advance(ready);
+        if let Some(commit) = light.commit_index() {
+            // Not fsynced on its own: a lagging commit index is recovered from the log.
+            self.raw.store().set_commit(commit);
+        }
+        self.transport.send(light.take_messages());
+        let committed = light.take_committed_entries();
+        self.apply(committed)?;
+        self.raw.advance_apply();
+        self.publish_status();
+        Ok(())
+    }
+
+    fn install_snapshot(&mut self, snapshot: raft::prelude::Snapshot) -> Result<(), DriverError> {
+        let index = snapshot.get_metadata().index;
+        let decoded = StoreSnapshot::decode(&snapshot.data[..])
+            .map_err(|source| DriverError::Snapshot { index, source })?;
+        self.raw.store().apply_snapshot(snapshot)?;
+        self.memory.restore(Tables::from_snapshot(decoded, index));
+        self.last_snapshot = index;
+        Ok(())
+    }
+
+    /// Applies committed entries in order: store batches together, conf changes in place.
+    fn apply(&mut self, entries: Vec<Entry>) -> Result<(), DriverError> {
+        let Some(last) = entries.last().map(|e| e.index) else {
+            return Ok(());
+        };
+        let mut batches: Vec<(u64, StoreBatch)> = Vec::new();
+        for e in entries {
+            match e.get_entry_type() {
+                EntryType::EntryNormal if e.data.is_empty() => {}
+                EntryType::EntryNormal => {
+                    let batch = StoreBatch::decode(&e.data[..]).map_err(|err| DriverError::Entry {
+                        index: e.index,
+                        detail: err.to_string(),
+                    })?;
+                    batches.push((e.index, batch));
+                }
+                EntryType::EntryConfChange => {
+                    self.flush(&mut batches);
+                    let cc = ConfChange::parse_from_bytes(&e.data).map_err(|err| DriverError::Entry {
+                        index: e.index,
+                        detail: err.to_string(),
+                    })?;
+                    let cs = self.raw.apply_conf_change(&cc)?;
+                    self.raw.store().set_conf_state(cs)?;
+                }
+                EntryType::EntryConfChangeV2 => {
+                    self.flush(&mut batches);
+                    let cc = ConfChangeV2::parse_from_bytes(&e.data).map_err(|err| DriverError::Entry {
+                        index: e.index,
+                        detail: err.to_string(),
+                    })?;
+                    let cs = self.raw.apply_conf_change(&cc)?;
+                    self.raw.store().set_conf_state(cs)?;
+                }
+            }
+        }
+        self.flush(&mut batches);
+        self.memory.skip_to(last);
+        metrics::RAFT_APPLIED_ENTRIES.inc_by(last.saturating_sub(self.status.borrow().applied));
+        self.status.send_modify(|s| s.applied = last);
+        self.maybe_snapshot(last)
+    }
+
+    fn flush(&mut self, batches: &mut Vec<(u64, StoreBatch)>) {
+        if batches.is_empty() {
+            return;
+        }
+        let outcomes = self.memory.apply(batches);
+        for ((_, batch), outcome) in batches.iter().zip(outcomes) {
+            if let Some((reply, at)) = self.waiters.remove(&batch.request_id) {
+                metrics::RAFT_COMMIT_SECONDS.observe(at.elapsed().as_secs_f64());
+                let _ = reply.send(Ok(outcome));
+            }
+        }
+        batches.clear();
+    }
+
+    fn maybe_snapshot(&mut self, applied: u64) -> Result<(), DriverError> {
+        if applied < self.last_snapshot + self.options.snapshot_interval {
+            return Ok(());
+        }
+        let view = self.memory.view();
+        debug_assert_eq!(view.index, applied);
+        let data = view.to_snapshot().encode_to_vec();
+        let conf_state = self.raw.store().conf_state();
+        self.raw
+            .store()
+            .create_snapshot(applied, conf_state, data, self.options.keep_entries)?;
+        tracing::info!(index = applied, "raft snapshot taken, log compacted");
+        self.last_snapshot = applied;
+        Ok(())
+    }
+
+    fn on_role(&mut self, leader_id: u64, role: StateRole) {
+        let was_leader = self.status.borrow().is_leader;
+        let is_leader = role == StateRole::Leader;
+        if was_leader && !is_leader {
+            self.fail_waiters("leadership lost before the write was committed");
+        }
+        self.status.send_modify(|s| {
+            s.leader_id = leader_id;
+            s.is_leader = is_leader;
+        });
+    }
+
+    fn publish_status(&mut self) {
+        let term = self.raw.raft.term;
+        self.status.send_if_modified(|s| {
+            let changed = s.term != term;
+            s.term = term;
+            changed
+        });
+    }
+
+    fn fail_waiters(&mut self, why: &str) {
+        for (_, (reply, _)) in self.waiters.drain() {
+            let _ = reply.send(Err(StoreError::Dropped(why.to_string())));
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "driver_tests.rs"]
+mod tests;

@@ -1,0 +1,88 @@
+//! [`RaftHandle`]: how the rest of the manager talks to the raft driver.
+
+use std::time::Instant;
+
+use raft::prelude::Message;
+use swarm_proto::StoreBatch;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::store::{ApplyOutcome, Proposer, StoreError};
+
+/// What the driver publishes about this member after each Ready.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RaftStatus {
+    /// This member's raft id.
+    pub id: u64,
+    /// The leader's raft id, 0 when unknown.
+    pub leader_id: u64,
+    pub term: u64,
+    pub is_leader: bool,
+    /// Index of the last entry applied to the store.
+    pub applied: u64,
+}
+
+pub(super) type Reply = oneshot::Sender<Result<ApplyOutcome, StoreError>>;
+
+/// Requests to the driver's loop.
+pub(super) enum Command {
+    Propose {
+        batch: StoreBatch,
+        reply: Reply,
+        at: Instant,
+    },
+    Step(Box<Message>),
+}
+
+/// A cheap, cloneable handle to a running raft driver.
+#[derive(Clone)]
+pub struct RaftHandle {
+    pub(super) tx: mpsc::Sender<Command>,
+    pub(super) status: watch::Receiver<RaftStatus>,
+}
+
+impl RaftHandle {
+    /// The member's status, updated after every Ready.
+    pub fn status(&self) -> watch::Receiver<RaftStatus> {
+        self.status.clone()
+    }
+
+    /// True when this member is the leader right now.
+    pub fn is_leader(&self) -> bool {
+        self.status.borrow().is_leader
+    }
+
+    /// Hands a message from a peer to raft.
+    pub async fn step(&self, message: Message) -> Result<(), StoreError> {
+        self.tx
+            .send(Command::Step(Box::new(message)))
+            .await
+            .map_err(|_| StoreError::Dropped("raft is shut down".into()))
+    }
+
+    /// Waits until this member leads, or `deadline` passes.
+    pub async fn wait_leader(&self, deadline: std::time::Duration) -> Result<(), StoreError> {
+        let mut status = self.status();
+        tokio::time::timeout(deadline, status.wait_for(|s| s.is_leader))
+            .await
+            .map_err(|_| StoreError::NotLeader { leader: None })?
+            .map_err(|_| StoreError::Dropped("raft is shut down".into()))?;
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Proposer for RaftHandle {
+    async fn propose(&self, batch: StoreBatch) -> Result<ApplyOutcome, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Propose {
+                batch,
+                reply,
+                at: Instant::now(),
+            })
+            .await
+            .map_err(|_| StoreError::Dropped("raft is shut down".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Dropped("raft shut down before the write was applied".into()))?
+    }
+}

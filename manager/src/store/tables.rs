@@ -1,0 +1,224 @@
+//! The store's tables and indexes: immutable-by-sharing maps, cheap to clone as a read view.
+
+use std::sync::Arc;
+
+use imbl::{HashMap, OrdMap, OrdSet};
+use swarm_proto::{Cluster, Node, Service, StoreSnapshot, Task};
+
+/// One stored object of any kind.
+#[derive(Debug, Clone)]
+pub enum Object {
+    Node(Arc<Node>),
+    Service(Arc<Service>),
+    Task(Arc<Task>),
+    Cluster(Arc<Cluster>),
+}
+
+impl Object {
+    /// The object's id.
+    pub fn id(&self) -> &str {
+        match self {
+            Object::Node(n) => &n.id,
+            Object::Service(s) => &s.id,
+            Object::Task(t) => &t.id,
+            Object::Cluster(c) => &c.id,
+        }
+    }
+
+    /// The task, when this is one.
+    pub fn as_task(&self) -> Option<&Arc<Task>> {
+        match self {
+            Object::Task(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+type Ids = OrdSet<String>;
+
+/// All objects at one raft index, with their indexes.
+///
+/// Cloning is O(1) (structural sharing), so a read view is a consistent snapshot that a
+/// reader may hold as long as it likes without blocking writers.
+#[derive(Debug, Clone, Default)]
+pub struct Tables {
+    /// Raft index of the last applied entry.
+    pub index: u64,
+    pub(super) clusters: OrdMap<String, Arc<Cluster>>,
+    pub(super) nodes: OrdMap<String, Arc<Node>>,
+    pub(super) services: OrdMap<String, Arc<Service>>,
+    pub(super) tasks: HashMap<String, Arc<Task>>,
+    pub(super) service_names: HashMap<String, String>,
+    pub(super) tasks_by_service: HashMap<String, Ids>,
+    pub(super) tasks_by_node: HashMap<String, Ids>,
+    pub(super) tasks_by_slot: HashMap<(String, u64), Ids>,
+}
+
+impl Tables {
+    pub fn cluster(&self, id: &str) -> Option<&Arc<Cluster>> {
+        self.clusters.get(id)
+    }
+    /// The cluster object (there is exactly one once `init` has run).
+    pub fn the_cluster(&self) -> Option<&Arc<Cluster>> {
+        self.clusters.values().next()
+    }
+    pub fn clusters(&self) -> impl Iterator<Item = &Arc<Cluster>> {
+        self.clusters.values()
+    }
+    pub fn node(&self, id: &str) -> Option<&Arc<Node>> {
+        self.nodes.get(id)
+    }
+    /// Nodes in id order.
+    pub fn nodes(&self) -> impl Iterator<Item = &Arc<Node>> {
+        self.nodes.values()
+    }
+    pub fn service(&self, id: &str) -> Option<&Arc<Service>> {
+        self.services.get(id)
+    }
+    pub fn service_by_name(&self, name: &str) -> Option<&Arc<Service>> {
+        self.service_names.get(name).and_then(|id| self.services.get(id))
+    }
+    /// Services in id order.
+    pub fn services(&self) -> impl Iterator<Item = &Arc<Service>> {
+        self.services.values()
+    }
+    pub fn task(&self, id: &str) -> Option<&Arc<Task>> {
+        self.tasks.get(id)
+    }
+    pub fn tasks(&self) -> impl Iterator<Item = &Arc<Task>> {
+        self.tasks.values()
+    }
+    pub fn task_count(&self) -> usize {
+        self.tasks.len()
+    }
+    /// Tasks of a service, in id order.
+    pub fn tasks_by_service<'a>(&'a self, service_id: &str) -> impl Iterator<Item = &'a Arc<Task>> {
+        self.indexed(self.tasks_by_service.get(service_id))
+    }
+    /// Tasks assigned to a node, in id order.
+    pub fn tasks_by_node<'a>(&'a self, node_id: &str) -> impl Iterator<Item = &'a Arc<Task>> {
+        self.indexed(self.tasks_by_node.get(node_id))
+    }
+    /// How many tasks are assigned to a node (any state).
+    pub fn node_task_count(&self, node_id: &str) -> usize {
+        self.tasks_by_node.get(node_id).map_or(0, |s| s.len())
+    }
+    /// Tasks of one slot of a replicated service, in id order.
+    pub fn tasks_by_slot<'a>(
+        &'a self,
+        service_id: &str,
+        slot: u64,
+    ) -> impl Iterator<Item = &'a Arc<Task>> {
+        self.indexed(self.tasks_by_slot.get(&(service_id.to_string(), slot)))
+    }
+
+    fn indexed<'a>(&'a self, ids: Option<&'a Ids>) -> impl Iterator<Item = &'a Arc<Task>> {
+        ids.into_iter()
+            .flat_map(|ids| ids.iter())
+            .filter_map(|id| self.tasks.get(id))
+    }
+
+    /// Every object, for a raft snapshot.
+    pub fn to_snapshot(&self) -> StoreSnapshot {
+        StoreSnapshot {
+            clusters: self.clusters.values().map(|c| (**c).clone()).collect(),
+            nodes: self.nodes.values().map(|n| (**n).clone()).collect(),
+            services: self.services.values().map(|s| (**s).clone()).collect(),
+            tasks: self.tasks.values().map(|t| (**t).clone()).collect(),
+        }
+    }
+
+    /// Rebuilds the tables (and every index) from a snapshot taken at `index`.
+    pub fn from_snapshot(snapshot: StoreSnapshot, index: u64) -> Self {
+        let mut t = Tables {
+            index,
+            ..Default::default()
+        };
+        for c in snapshot.clusters {
+            t.clusters.insert(c.id.clone(), Arc::new(c));
+        }
+        for n in snapshot.nodes {
+            t.nodes.insert(n.id.clone(), Arc::new(n));
+        }
+        for s in snapshot.services {
+            t.put_service(Arc::new(s));
+        }
+        for task in snapshot.tasks {
+            t.put_task(Arc::new(task));
+        }
+        t
+    }
+
+    // ---- index maintenance (used by apply) ----
+
+    pub(super) fn put_service(&mut self, s: Arc<Service>) {
+        if let Some(old) = self.services.get(&s.id) {
+            let old_name = service_name(old).to_string();
+            self.service_names.remove(&old_name);
+        }
+        self.service_names
+            .insert(service_name(&s).to_string(), s.id.clone());
+        self.services.insert(s.id.clone(), s);
+    }
+
+    pub(super) fn delete_service(&mut self, id: &str) -> Option<Arc<Service>> {
+        let old = self.services.remove(id)?;
+        self.service_names.remove(service_name(&old));
+        Some(old)
+    }
+
+    pub(super) fn put_task(&mut self, t: Arc<Task>) {
+        if let Some(old) = self.tasks.get(&t.id).cloned() {
+            self.unindex_task(&old);
+        }
+        index_add(&mut self.tasks_by_service, t.service_id.clone(), &t.id);
+        if !t.node_id.is_empty() {
+            index_add(&mut self.tasks_by_node, t.node_id.clone(), &t.id);
+        }
+        index_add(
+            &mut self.tasks_by_slot,
+            (t.service_id.clone(), t.slot),
+            &t.id,
+        );
+        self.tasks.insert(t.id.clone(), t);
+    }
+
+    pub(super) fn delete_task(&mut self, id: &str) -> Option<Arc<Task>> {
+        let old = self.tasks.remove(id)?;
+        self.unindex_task(&old);
+        Some(old)
+    }
+
+    fn unindex_task(&mut self, t: &Task) {
+        index_remove(&mut self.tasks_by_service, &t.service_id, &t.id);
+        if !t.node_id.is_empty() {
+            index_remove(&mut self.tasks_by_node, &t.node_id, &t.id);
+        }
+        index_remove(
+            &mut self.tasks_by_slot,
+            &(t.service_id.clone(), t.slot),
+            &t.id,
+        );
+    }
+}
+
+/// A service's name ("" when it has no annotations).
+pub fn service_name(s: &Service) -> &str {
+    s.spec
+        .as_ref()
+        .and_then(|s| s.annotations.as_ref())
+        .map_or("", |a| a.name.as_str())
+}
+
+fn index_add<K: std::hash::Hash + Eq + Clone>(idx: &mut HashMap<K, Ids>, key: K, id: &str) {
+    idx.entry(key).or_default().insert(id.to_string());
+}
+
+fn index_remove<K: std::hash::Hash + Eq + Clone>(idx: &mut HashMap<K, Ids>, key: &K, id: &str) {
+    if let Some(set) = idx.get_mut(key) {
+        set.remove(id);
+        if set.is_empty() {
+            idx.remove(key);
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! Harness for end-to-end tests: real `swarm-manager`, `swarm-agent` and `swarmctl`
+//! processes on 127.0.0.1 with temp state dirs, and condition waits with deadlines.
+//!
+//! The binaries are looked up next to the test executable (`target/<profile>/`); build
+//! them first with `cargo build --workspace --bins` (the README's test command does).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+/// Path of a workspace binary built alongside the tests.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable lives in target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` before the end-to-end tests",
+        path.display()
+    );
+    path
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released; fine for tests on one machine).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind 127.0.0.1:0")
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, or fails after `deadline` saying
+/// what did not happen.
+pub fn wait_for<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        if start.elapsed() > deadline {
+            panic!("timed out after {deadline:?} waiting for: {what}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Initializes tracing for a test binary once (RUST_LOG honoured).
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+/// A child process killed (SIGKILL) when dropped.
+pub struct Proc {
+    pub child: Child,
+    pub name: String,
+    pub log: PathBuf,
+}
+
+impl Proc {
+    /// Starts `program args…` with stdout/stderr appended to `log`.
+    pub fn spawn(name: &str, program: &Path, args: &[String], log: &Path) -> anyhow::Result<Self> {
+        let out = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
+        let child = Command::new(program)
+            .args(args)
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info,raft=warn".into()))
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .with_context(|| format!("starting {}", program.display()))?;
+        Ok(Self {
+            child,
+            name: name.to_string(),
+            log: log.to_path_buf(),
+        })
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then wait up to `deadline` for exit; returns the exit status.
+    pub fn terminate(&mut self, deadline: Duration) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        wait_for(&format!("{} to exit after SIGTERM", self.name), deadline, || {
+            self.child.try_wait().ok().flatten()
+        })
+    }
+
+    /// The process's output so far (for failure messages).
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// A manager process with its own state dir and ports.
+pub struct ManagerProc {
+    pub proc: Proc,
+    pub state_dir: PathBuf,
+    pub port: u16,
+    pub extra: Vec<String>,
+}
+
+impl ManagerProc {
+    /// `swarm-manager init` in `state_dir` on a fresh loopback port; waits for the socket.
+    pub fn init(state_dir: &Path, extra: &[&str]) -> anyhow::Result<Self> {
+        let port = free_port();
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let mut m = Self::start("init", state_dir, port, &extra)?;
+        m.extra = extra;
+        Ok(m)
+    }
+
+    fn start(cmd: &str, state_dir: &Path, port: u16, extra: &[String]) -> anyhow::Result<Self> {
+        let mut args = vec![
+            cmd.to_string(),
+            "--state-dir".into(),
+            state_dir.display().to_string(),
+            "--listen-addr".into(),
+            format!("127.0.0.1:{port}"),
+            "--hostname".into(),
+            "manager-1".into(),
+        ];
+        args.extend(extra.iter().cloned());
+        let log = state_dir.with_extension(format!("{cmd}.log"));
+        let proc = Proc::spawn("swarm-manager", &bin("swarm-manager"), &args, &log)?;
+        let m = Self {
+            proc,
+            state_dir: state_dir.to_path_buf(),
+            port,
+            extra: extra.to_vec(),
+        };
+        m.wait_ready()?;
+        Ok(m)
+    }
+
+    /// `swarm-manager run` on the same state dir and port.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.proc.kill9();
+        let extra: Vec<String> = self
+            .extra
+            .iter()
+            .filter(|a| !a.starts_with("--dispatcher-heartbeat") && !a.starts_with("--task-history-limit"))
+            .cloned()
+            .collect();
+        let m = Self::start("run", &self.state_dir, self.port, &extra)?;
+        *self = m;
+        Ok(())
+    }
+
+    /// The control socket path.
+    pub fn socket(&self) -> PathBuf {
+        self.state_dir.join("control.sock")
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn wait_ready(&self) -> anyhow::Result<()> {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(30) {
+            if self.socket().exists() {
+                let out = self.ctl(&["cluster", "inspect", "--format", "json"]);
+                if out.status.success() {
+                    return Ok(());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!("manager did not become ready in 30 s; its output:\n{}", self.proc.output())
+    }
+
+    /// Runs swarmctl against this manager.
+    pub fn ctl(&self, args: &[&str]) -> Output {
+        Command::new(bin("swarmctl"))
+            .arg("--socket")
+            .arg(self.socket())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run swarmctl")
+    }
+
+    /// Runs swarmctl and returns stdout, panicking with stderr on failure.
+    pub fn ctl_ok(&self, args: &[&str]) -> String {
+        let out = self.ctl(args);
+        assert!(
+            out.status.success(),
+            "swarmctl {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs swarmctl `args… --format json` and parses the output.
+    pub fn ctl_json(&self, args: &[&str]) -> Value {
+        let mut a = args.to_vec();
+        a.extend(["--format", "json"]);
+        let s = self.ctl_ok(&a);
+        serde_json::from_str(&s).unwrap_or_else(|e| panic!("swarmctl {a:?}: bad JSON ({e}): {s}"))
+    }
+
+    /// The service's tasks as JSON objects.
+    pub fn tasks(&self, service: &str) -> Vec<Value> {
+        match self.ctl_json(&["service", "ps", service]) {
+            Value::Array(v) => v,
+            other => panic!("service ps --format json did not return an array: {other}"),
+        }
+    }
+
+    /// The worker join token.
+    pub fn worker_token(&self) -> String {
+        self.ctl_ok(&["join-token", "worker", "-q"]).trim().to_string()
+    }
+}
+
+/// A standalone agent process.
+pub fn spawn_agent(manager: &ManagerProc, state_dir: &Path, hostname: &str) -> anyhow::Result<Proc> {
+    let args = vec![
+        "--manager".to_string(),
+        manager.addr(),
+        "--join-token".into(),
+        manager.worker_token(),
+        "--state-dir".into(),
+        state_dir.display().to_string(),
+        "--hostname".into(),
+        hostname.into(),
+        "--backend".into(),
+        "null".into(),
+    ];
+    let log = state_dir.with_extension("agent.log");
+    Proc::spawn("swarm-agent", &bin("swarm-agent"), &args, &log)
+}
+
+/// A task's observed state name ("RUNNING"), from its JSON.
+pub fn state_of(task: &Value) -> String {
+    task["status"]["state"].as_str().unwrap_or("").to_string()
+}
+
+/// A task's desired state name, from its JSON.
+pub fn desired_of(task: &Value) -> String {
+    task["desired_state"].as_str().unwrap_or("").to_string()
+}
