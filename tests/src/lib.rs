@@ -160,12 +160,16 @@ impl ManagerProc {
     /// `swarm-manager run` on the same state dir and port.
     pub fn restart(&mut self) -> anyhow::Result<()> {
         self.proc.kill9();
-        let extra: Vec<String> = self
-            .extra
-            .iter()
-            .filter(|a| !a.starts_with("--dispatcher-heartbeat") && !a.starts_with("--task-history-limit"))
-            .cloned()
-            .collect();
+        // Flags only `init` takes (each followed by its value) are not repeated for `run`.
+        let mut extra = Vec::new();
+        let mut args = self.extra.iter();
+        while let Some(a) = args.next() {
+            if a == "--dispatcher-heartbeat" || a == "--task-history-limit" {
+                args.next();
+            } else {
+                extra.push(a.clone());
+            }
+        }
         let m = Self::start("run", &self.state_dir, self.port, &extra)?;
         *self = m;
         Ok(())

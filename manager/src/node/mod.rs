@@ -68,7 +68,7 @@ pub struct Manager {
     pub control_socket: PathBuf,
     pub metrics_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
-    raft_task: JoinHandle<Result<(), raft::DriverError>>,
+    raft_task: Option<JoinHandle<Result<(), raft::DriverError>>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -129,7 +129,7 @@ impl Manager {
             control_socket: servers.control_socket,
             metrics_addr: servers.metrics_addr,
             shutdown,
-            raft_task,
+            raft_task: Some(raft_task),
             tasks,
         };
         if let Some(backend) = config.agent_backend.clone() {
@@ -141,7 +141,10 @@ impl Manager {
 
     /// Resolves when the manager stops on its own (its raft driver failed) or is shut down.
     pub async fn wait(&mut self) -> Result<(), ManagerError> {
-        let r = (&mut self.raft_task).await;
+        let Some(task) = self.raft_task.take() else {
+            return Ok(());
+        };
+        let r = task.await;
         self.shutdown.cancel();
         match r {
             Ok(Ok(())) => Ok(()),
@@ -158,7 +161,9 @@ impl Manager {
     /// Stops everything and waits for the raft driver and servers to finish.
     pub async fn shutdown(mut self) {
         self.shutdown.cancel();
-        let _ = (&mut self.raft_task).await;
+        if let Some(task) = self.raft_task.take() {
+            let _ = task.await;
+        }
         for t in self.tasks.drain(..) {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(5), t).await;
         }

@@ -532,3 +532,34 @@ async fn t61_a_failing_update_pauses() {
         .count();
     assert_eq!(old_running, 2);
 }
+
+/// The scale benchmark's first step, end to end (slow in debug builds: run with `--ignored`).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "scale check; run with --ignored"]
+async fn t90_a_hundred_thousand_replicas_become_pending() {
+    let f = Fixture::start().await;
+    let started = std::time::Instant::now();
+    f.write(vec![store::create(replicated("big", 100_000))])
+        .await;
+    let (_, mut events) = f.store.watch(crate::store::WatchFilter::All);
+    tokio::time::timeout(std::time::Duration::from_secs(120), async {
+        loop {
+            let v = f.store.view();
+            let pending = v
+                .tasks_by_service("big")
+                .filter(|t| state(t) == TaskState::Pending)
+                .count();
+            if pending == 100_000 {
+                return;
+            }
+            // Coalesce: look again only after a burst of writes.
+            while let Ok(Some(_)) =
+                tokio::time::timeout(std::time::Duration::from_millis(100), events.recv()).await
+            {
+            }
+        }
+    })
+    .await
+    .expect("100,000 PENDING tasks within 2 minutes");
+    eprintln!("100,000 tasks pending after {:?}", started.elapsed());
+}

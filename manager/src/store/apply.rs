@@ -169,7 +169,11 @@ impl Tables {
         let mut moved = false;
         if let Some(status) = &patch.status {
             let current = task.status.as_ref().map_or(0, |s| s.state);
-            if status.state >= current {
+            // A repeated report of the stored status (an agent re-reporting after a
+            // reconnect) changes nothing, so it must not bump the version either.
+            if status.state > current
+                || (status.state == current && task.status.as_ref() != Some(status))
+            {
                 if !patch.node_id.is_empty() {
                     if !task.node_id.is_empty() && task.node_id != patch.node_id {
                         return Err(Conflict::AlreadyAssigned {

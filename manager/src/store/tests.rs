@@ -159,6 +159,16 @@ fn t50_task_patch_only_moves_forward() {
     };
     let (out, _) = t.apply(3, &batch(vec![patch_task(back)], false));
     assert!(matches!(out.rejected[0].1, Conflict::NotForward { .. }));
+    let same = TaskPatch {
+        task_id: "t1".into(),
+        status: status(TaskState::Assigned),
+        ..Default::default()
+    };
+    let (out, _) = t.apply(3, &batch(vec![patch_task(same)], false));
+    assert!(
+        matches!(out.rejected[0].1, Conflict::NotForward { .. }),
+        "a repeated status must not count as a change"
+    );
     let other_node = TaskPatch {
         task_id: "t1".into(),
         status: status(TaskState::Assigned),

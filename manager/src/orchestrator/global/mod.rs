@@ -10,7 +10,7 @@
 //!
 //! A node update matters only when its spec (availability, labels), state, role or
 //! description changed; heartbeats that rewrite nothing else are ignored. The decision is in
-//! [`reconcile`]; node eligibility in [`eligibility`].
+//! [`reconcile()`]; node eligibility in [`eligibility`].
 
 pub mod eligibility;
 mod reconcile;
@@ -44,7 +44,7 @@ struct Global {
 }
 
 /// True when a node change can change where global tasks belong.
-fn node_changed(old: &Node, new: &Node) -> bool {
+pub(crate) fn node_changed(old: &Node, new: &Node) -> bool {
     let state = |n: &Node| n.status.as_ref().map(|s| s.state);
     old.spec != new.spec
         || state(old) != state(new)

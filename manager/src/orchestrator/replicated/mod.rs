@@ -10,7 +10,7 @@
 //!
 //! Status-only task changes (the agent reporting progress) do not change which slots are
 //! occupied, so they do not trigger a reconcile. Node changes are the restart supervisor's
-//! business (it moves tasks off down or drained nodes). The decision is in [`reconcile`].
+//! business (it moves tasks off down or drained nodes). The decision is in [`reconcile()`].
 
 mod reconcile;
 

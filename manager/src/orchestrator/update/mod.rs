@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use self::rollout::{Rollout, Status};
 use super::batch::{write_atomic_groups, write_batched};
 use super::debounce::{Debounce, until};
+use super::global::node_changed;
 use super::task::{is_global, is_replicated};
 use crate::store::{self, Event, EventBatch, Object, Store, StoreError, Tables, WatchFilter};
 
@@ -51,6 +52,9 @@ struct Updater {
     rolled_back: BTreeSet<String>,
     /// A rolling service's tasks changed.
     progress: bool,
+    /// A node changed: global services without a rollout may have out-of-date tasks on a
+    /// node that takes new tasks again (SwarmKit updates those on node reconciliation).
+    nodes_changed: bool,
     wake: Option<Instant>,
 }
 
@@ -83,7 +87,7 @@ impl Updater {
                             self.reset(&view);
                         }
                     }
-                    if !self.changed.is_empty() || self.progress {
+                    if !self.changed.is_empty() || self.progress || self.nodes_changed {
                         debounce.arm();
                     }
                 },
@@ -134,6 +138,11 @@ impl Updater {
                     self.rollouts.remove(&s.id);
                     self.changed.remove(&s.id);
                 }
+                Event::Created(Object::Node(_)) => self.nodes_changed = true,
+                Event::Updated {
+                    old: Object::Node(old),
+                    new: Object::Node(new),
+                } if node_changed(old, new) => self.nodes_changed = true,
                 Event::Created(Object::Task(t))
                 | Event::Updated {
                     new: Object::Task(t),
@@ -168,6 +177,16 @@ impl Updater {
                 }
                 None => {
                     self.rollouts.remove(&id);
+                }
+            }
+        }
+        if std::mem::take(&mut self.nodes_changed) {
+            for service in view.services().filter(|s| is_global(s)) {
+                if !self.rollouts.contains_key(&service.id)
+                    && let Some(r) = Rollout::start(&view, service, false, now)
+                {
+                    tracing::info!(service = %service.id, "updating tasks on nodes that take tasks again");
+                    self.rollouts.insert(service.id.clone(), r);
                 }
             }
         }
