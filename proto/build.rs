@@ -18,7 +18,10 @@ const ENUM_FIELDS: &[(&str, &str)] = &[
     (".swarm.Node.role", "node_role"),
     (".swarm.NodeStatus.state", "node_state"),
     (".swarm.RestartPolicy.condition", "restart_condition"),
-    (".swarm.UpdateConfig.failure_action", "update_failure_action"),
+    (
+        ".swarm.UpdateConfig.failure_action",
+        "update_failure_action",
+    ),
     (".swarm.UpdateConfig.order", "update_order"),
 ];
 

@@ -12,6 +12,7 @@
 mod error;
 mod writer;
 
+use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -108,15 +109,30 @@ impl TaskDb {
     /// Applies `ops` in one durable transaction (possibly shared with other queued writes) and
     /// returns once it is committed.
     pub async fn write(&self, ops: Vec<WriteOp>) -> Result<(), TaskDbError> {
-        if ops.is_empty() {
-            return Ok(());
+        self.enqueue(ops).await
+    }
+
+    /// Queues `ops` now (their order against later writes is fixed from this call on) and
+    /// returns a future that resolves once they are committed. Dropping the future does not
+    /// cancel the write.
+    pub fn enqueue(
+        &self,
+        ops: Vec<WriteOp>,
+    ) -> impl Future<Output = Result<(), TaskDbError>> + Send + 'static {
+        let committed = if ops.is_empty() {
+            None
+        } else {
+            let (done, committed) = oneshot::channel();
+            let sent = self.inner.writes.send(writer::Request { ops, done });
+            Some(sent.map(|()| committed))
+        };
+        async move {
+            match committed {
+                None => Ok(()),
+                Some(Err(_)) => Err(TaskDbError::Closed),
+                Some(Ok(rx)) => rx.await.map_err(|_| TaskDbError::Closed)?,
+            }
         }
-        let (done, committed) = oneshot::channel();
-        self.inner
-            .writes
-            .send(writer::Request { ops, done })
-            .map_err(|_| TaskDbError::Closed)?;
-        committed.await.map_err(|_| TaskDbError::Closed)?
     }
 
     /// Records a task's last observed status; returns once committed.

@@ -85,10 +85,7 @@ impl Worker {
     ) -> Result<WorkerHandle, WorkerError> {
         let (events_tx, events) = mpsc::unbounded_channel();
         let mut worker = Worker {
-            publisher: StatusPublisher {
-                db: db.clone(),
-                reporter,
-            },
+            publisher: StatusPublisher::spawn(db.clone(), reporter),
             db,
             backend,
             managers: HashMap::new(),
@@ -220,7 +217,7 @@ impl Worker {
         if let Err(e) = self.db.write(vec![WriteOp::Delete(id.clone())]).await {
             tracing::error!(task = %id, error = %chain(&e), "deleting a removed task from the DB failed");
         }
-        self.publisher.reporter.forget(&id);
+        self.publisher.forget(&id);
         tracing::debug!(task = %id, "task removed");
     }
 

@@ -43,7 +43,12 @@ pub fn rss_mib(pid: u32) -> anyhow::Result<f64> {
 }
 
 /// Polls `check` every `every` until it yields, or fails after `deadline`.
-pub async fn wait_until<T, F, Fut>(what: &str, deadline: Duration, every: Duration, mut check: F) -> anyhow::Result<T>
+pub async fn wait_until<T, F, Fut>(
+    what: &str,
+    deadline: Duration,
+    every: Duration,
+    mut check: F,
+) -> anyhow::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,

@@ -38,7 +38,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut manager = tokio::process::Command::new(procs::sibling("swarm-manager")?)
         .args(["init", "--no-agent", "--state-dir"])
         .arg(&state)
-        .args(["--listen-addr", &format!("127.0.0.1:{port}"), "--metrics-addr", &metrics])
+        .args([
+            "--listen-addr",
+            &format!("127.0.0.1:{port}"),
+            "--metrics-addr",
+            &metrics,
+        ])
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null())
         .stderr(log)
@@ -47,10 +52,19 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .context("starting swarm-manager")?;
     let pid = manager.id().context("manager pid")?;
     let socket = state.join("control.sock");
-    let token = procs::wait_until("the manager to answer", Duration::from_secs(30), Duration::from_millis(50), || {
-        let socket = socket.clone();
-        async move { procs::swarmctl(&socket, &["join-token", "worker", "-q"]).await.ok() }
-    })
+    let token = procs::wait_until(
+        "the manager to answer",
+        Duration::from_secs(30),
+        Duration::from_millis(50),
+        || {
+            let socket = socket.clone();
+            async move {
+                procs::swarmctl(&socket, &["join-token", "worker", "-q"])
+                    .await
+                    .ok()
+            }
+        },
+    )
     .await?;
     let token = token.trim().to_string();
 
@@ -74,26 +88,45 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         });
     }
     let ready = "swarm_dispatcher_sessions ".to_string();
-    procs::wait_until("all agents to hold a session", Duration::from_secs(120), Duration::from_millis(100), || {
-        let (m, s) = (metrics.clone(), ready.clone());
-        async move { (procs::metric(&m, &s).await.ok()? as usize >= args.nodes).then_some(()) }
-    })
+    procs::wait_until(
+        "all agents to hold a session",
+        Duration::from_secs(120),
+        Duration::from_millis(100),
+        || {
+            let (m, s) = (metrics.clone(), ready.clone());
+            async move { (procs::metric(&m, &s).await.ok()? as usize >= args.nodes).then_some(()) }
+        },
+    )
     .await?;
 
     eprintln!("creating a service of {} replicas", args.tasks);
     let start = Instant::now();
     procs::swarmctl(
         &socket,
-        &["service", "create", "-d", "--name", "bench", "--replicas", &args.tasks.to_string(), "bench:1"],
+        &[
+            "service",
+            "create",
+            "-d",
+            "--name",
+            "bench",
+            "--replicas",
+            &args.tasks.to_string(),
+            "bench:1",
+        ],
     )
     .await?;
     let running = "swarm_tasks{state=\"running\"}".to_string();
     let mut peak_rss = procs::rss_mib(pid)?;
-    procs::wait_until("all tasks RUNNING", Duration::from_secs(args.timeout), Duration::from_millis(50), || {
-        let (m, s) = (metrics.clone(), running.clone());
-        peak_rss = peak_rss.max(procs::rss_mib(pid).unwrap_or(0.0));
-        async move { (procs::metric(&m, &s).await.ok()? as u64 >= args.tasks).then_some(()) }
-    })
+    procs::wait_until(
+        "all tasks RUNNING",
+        Duration::from_secs(args.timeout),
+        Duration::from_millis(50),
+        || {
+            let (m, s) = (metrics.clone(), running.clone());
+            peak_rss = peak_rss.max(procs::rss_mib(pid).unwrap_or(0.0));
+            async move { (procs::metric(&m, &s).await.ok()? as u64 >= args.tasks).then_some(()) }
+        },
+    )
     .await?;
     let seconds = start.elapsed().as_secs_f64();
     let rss = procs::rss_mib(pid)?.max(peak_rss);
@@ -114,5 +147,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }

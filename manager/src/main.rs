@@ -68,7 +68,9 @@ struct InitArgs {
 fn parse_heartbeat(s: &str) -> Result<Duration, String> {
     let d = swarm_proto::ext::parse_duration(s)?;
     if d < Duration::from_millis(100) {
-        return Err(format!("{s} is too short: the heartbeat period must be at least 100ms"));
+        return Err(format!(
+            "{s} is too short: the heartbeat period must be at least 100ms"
+        ));
     }
     Ok(d)
 }
@@ -108,7 +110,9 @@ async fn main() -> anyhow::Result<()> {
             print_welcome(&m);
             m
         }
-        Command::Run(args) => Manager::run(config(&args)).await.context("swarm-manager run")?,
+        Command::Run(args) => Manager::run(config(&args))
+            .await
+            .context("swarm-manager run")?,
     };
     let token = manager.shutdown_token();
     tokio::spawn(async move {

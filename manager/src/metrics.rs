@@ -11,11 +11,13 @@ use prometheus::{
 
 /// Time from proposing a raft entry to applying it locally.
 pub static RAFT_COMMIT_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
-    register_histogram!(HistogramOpts::new(
-        "swarm_raft_commit_seconds",
-        "Time from proposing a store batch to applying it"
+    register_histogram!(
+        HistogramOpts::new(
+            "swarm_raft_commit_seconds",
+            "Time from proposing a store batch to applying it"
+        )
+        .buckets(prometheus::exponential_buckets(0.0001, 2.0, 16).expect("valid buckets"))
     )
-    .buckets(prometheus::exponential_buckets(0.0001, 2.0, 16).expect("valid buckets")))
     .expect("metric registers once")
 });
 

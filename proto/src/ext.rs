@@ -100,7 +100,10 @@ mod tests {
         let a = new_id();
         let b = new_id();
         assert_eq!(a.len(), 25);
-        assert!(a.chars().all(|c| c.is_ascii_digit() || c.is_ascii_lowercase()));
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase())
+        );
         assert_ne!(a, b);
     }
 

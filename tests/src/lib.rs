@@ -72,10 +72,16 @@ pub struct Proc {
 impl Proc {
     /// Starts `program args…` with stdout/stderr appended to `log`.
     pub fn spawn(name: &str, program: &Path, args: &[String], log: &Path) -> anyhow::Result<Self> {
-        let out = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)?;
         let child = Command::new(program)
             .args(args)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info,raft=warn".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info,raft=warn".into()),
+            )
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
             .stderr(out)
@@ -99,9 +105,11 @@ impl Proc {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
-        wait_for(&format!("{} to exit after SIGTERM", self.name), deadline, || {
-            self.child.try_wait().ok().flatten()
-        })
+        wait_for(
+            &format!("{} to exit after SIGTERM", self.name),
+            deadline,
+            || self.child.try_wait().ok().flatten(),
+        )
     }
 
     /// The process's output so far (for failure messages).
@@ -196,7 +204,10 @@ impl ManagerProc {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        bail!("manager did not become ready in 30 s; its output:\n{}", self.proc.output())
+        bail!(
+            "manager did not become ready in 30 s; its output:\n{}",
+            self.proc.output()
+        )
     }
 
     /// Runs swarmctl against this manager.
@@ -240,12 +251,18 @@ impl ManagerProc {
 
     /// The worker join token.
     pub fn worker_token(&self) -> String {
-        self.ctl_ok(&["join-token", "worker", "-q"]).trim().to_string()
+        self.ctl_ok(&["join-token", "worker", "-q"])
+            .trim()
+            .to_string()
     }
 }
 
 /// A standalone agent process.
-pub fn spawn_agent(manager: &ManagerProc, state_dir: &Path, hostname: &str) -> anyhow::Result<Proc> {
+pub fn spawn_agent(
+    manager: &ManagerProc,
+    state_dir: &Path,
+    hostname: &str,
+) -> anyhow::Result<Proc> {
     let args = vec![
         "--manager".to_string(),
         manager.addr(),

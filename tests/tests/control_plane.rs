@@ -43,11 +43,26 @@ fn t10_create_scale_reap_and_survive_kill9() {
     let mut m = ManagerProc::init(&dir.path().join("m"), &["--task-history-limit", "1"]).unwrap();
 
     tracing::info!("--- create a service of 5 replicas");
-    let id = m.ctl_ok(&["service", "create", "-d", "--name", "web", "--replicas", "5", "web:1"]);
+    let id = m.ctl_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "web",
+        "--replicas",
+        "5",
+        "web:1",
+    ]);
     assert_eq!(id.trim().len(), 25, "service create prints the id: {id:?}");
-    wait_for("5 tasks RUNNING", CONVERGE, || (running(&m.tasks("web")) == 5).then_some(()));
+    wait_for("5 tasks RUNNING", CONVERGE, || {
+        (running(&m.tasks("web")) == 5).then_some(())
+    });
     let slots: Vec<u64> = {
-        let mut s: Vec<u64> = m.tasks("web").iter().map(|t| t["slot"].as_u64().unwrap()).collect();
+        let mut s: Vec<u64> = m
+            .tasks("web")
+            .iter()
+            .map(|t| t["slot"].as_u64().unwrap())
+            .collect();
         s.sort();
         s
     };
@@ -55,10 +70,14 @@ fn t10_create_scale_reap_and_survive_kill9() {
 
     tracing::info!("--- scale to 2: 3 tasks shut down, then reaped");
     m.ctl_ok(&["service", "scale", "-d", "web=2"]);
-    wait_for("scale-down to leave exactly 2 tasks (3 removed and reaped)", CONVERGE, || {
-        let tasks = m.tasks("web");
-        (tasks.len() == 2 && running(&tasks) == 2).then_some(())
-    });
+    wait_for(
+        "scale-down to leave exactly 2 tasks (3 removed and reaped)",
+        CONVERGE,
+        || {
+            let tasks = m.tasks("web");
+            (tasks.len() == 2 && running(&tasks) == 2).then_some(())
+        },
+    );
 
     tracing::info!("--- kill -9 the manager, then run: same services, tasks and versions");
     let service_before = m.ctl_json(&["service", "inspect", "web"]);
@@ -71,11 +90,16 @@ fn t10_create_scale_reap_and_survive_kill9() {
         (nodes[0]["status"]["state"] == "NODE_READY").then_some(())
     });
     let tasks_after = task_versions(&m, "web");
-    assert_eq!(tasks_after, tasks_before, "tasks or their versions changed across a restart");
+    assert_eq!(
+        tasks_after, tasks_before,
+        "tasks or their versions changed across a restart"
+    );
 
     tracing::info!("--- the restarted manager still orchestrates");
     m.ctl_ok(&["service", "scale", "-d", "web=3"]);
-    wait_for("3 tasks RUNNING after restart", CONVERGE, || (running(&m.tasks("web")) == 3).then_some(()));
+    wait_for("3 tasks RUNNING after restart", CONVERGE, || {
+        (running(&m.tasks("web")) == 3).then_some(())
+    });
 }
 
 #[test]
@@ -92,8 +116,14 @@ fn t20_init_over_an_existing_cluster_is_refused() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("already holds a swarm"), "unexpected error: {err}");
-    assert!(err.contains("--force-new-cluster"), "the error should say how to proceed: {err}");
+    assert!(
+        err.contains("already holds a swarm"),
+        "unexpected error: {err}"
+    );
+    assert!(
+        err.contains("--force-new-cluster"),
+        "the error should say how to proceed: {err}"
+    );
 }
 
 #[test]
@@ -121,19 +151,34 @@ fn t30_standalone_agent_joins_and_runs_tasks() {
         &dir.path().join("bad.log"),
     )
     .unwrap();
-    wait_for("the agent with a wrong token to log the refusal", CONVERGE, || {
-        bad.output().contains("invalid join token").then_some(())
-    });
-    assert!(node_id(&m, "intruder").is_none(), "a node joined with a wrong token");
+    wait_for(
+        "the agent with a wrong token to log the refusal",
+        CONVERGE,
+        || bad.output().contains("invalid join token").then_some(()),
+    );
+    assert!(
+        node_id(&m, "intruder").is_none(),
+        "a node joined with a wrong token"
+    );
     drop(bad);
 
     tracing::info!("--- the right token joins; tasks land on the agent");
     let _agent = spawn_agent(&m, &dir.path().join("a1"), "worker-1").unwrap();
     let worker = wait_for("worker-1 to join", CONVERGE, || node_id(&m, "worker-1"));
-    m.ctl_ok(&["service", "create", "-d", "--name", "api", "--replicas", "3", "api:1"]);
+    m.ctl_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "api",
+        "--replicas",
+        "3",
+        "api:1",
+    ]);
     wait_for("3 tasks RUNNING on worker-1", CONVERGE, || {
         let tasks = m.tasks("api");
-        (running(&tasks) == 3 && tasks.iter().all(|t| t["node_id"] == worker.as_str())).then_some(())
+        (running(&tasks) == 3 && tasks.iter().all(|t| t["node_id"] == worker.as_str()))
+            .then_some(())
     });
 }
 
@@ -144,23 +189,39 @@ fn t40_drain_moves_tasks_to_other_nodes() {
     let m = ManagerProc::init(&dir.path().join("m"), &[]).unwrap();
     let _agent = spawn_agent(&m, &dir.path().join("a1"), "worker-1").unwrap();
     let worker = wait_for("worker-1 to join", CONVERGE, || node_id(&m, "worker-1"));
-    m.ctl_ok(&["service", "create", "-d", "--name", "web", "--replicas", "4", "web:1"]);
+    m.ctl_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "web",
+        "--replicas",
+        "4",
+        "web:1",
+    ]);
     wait_for("4 tasks RUNNING spread over both nodes", CONVERGE, || {
         let tasks = m.tasks("web");
-        let on_worker = tasks.iter().filter(|t| t["node_id"] == worker.as_str() && state_of(t) == "RUNNING").count();
+        let on_worker = tasks
+            .iter()
+            .filter(|t| t["node_id"] == worker.as_str() && state_of(t) == "RUNNING")
+            .count();
         (running(&tasks) == 4 && on_worker == 2).then_some(())
     });
 
     tracing::info!("--- drain worker-1");
     m.ctl_ok(&["node", "update", "--availability", "drain", "worker-1"]);
-    wait_for("all 4 running tasks off worker-1, its old tasks shut down", CONVERGE, || {
-        let tasks = m.tasks("web");
-        let live_on_worker = tasks
-            .iter()
-            .filter(|t| t["node_id"] == worker.as_str() && state_of(t) != "SHUTDOWN")
-            .count();
-        (running(&tasks) == 4 && live_on_worker == 0).then_some(())
-    });
+    wait_for(
+        "all 4 running tasks off worker-1, its old tasks shut down",
+        CONVERGE,
+        || {
+            let tasks = m.tasks("web");
+            let live_on_worker = tasks
+                .iter()
+                .filter(|t| t["node_id"] == worker.as_str() && state_of(t) != "SHUTDOWN")
+                .count();
+            (running(&tasks) == 4 && live_on_worker == 0).then_some(())
+        },
+    );
     let node = m.ctl_json(&["node", "inspect", "worker-1"]);
     assert_eq!(node[0]["spec"]["availability"], "DRAIN");
 }
@@ -172,10 +233,22 @@ fn t45_a_dead_node_goes_down_and_its_tasks_move() {
     let m = ManagerProc::init(&dir.path().join("m"), &["--dispatcher-heartbeat", "500ms"]).unwrap();
     let mut agent = spawn_agent(&m, &dir.path().join("a1"), "worker-1").unwrap();
     let worker = wait_for("worker-1 to join", CONVERGE, || node_id(&m, "worker-1"));
-    m.ctl_ok(&["service", "create", "-d", "--name", "web", "--replicas", "2", "--restart-delay", "0s", "web:1"]);
+    m.ctl_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "web",
+        "--replicas",
+        "2",
+        "--restart-delay",
+        "0s",
+        "web:1",
+    ]);
     wait_for("a task RUNNING on worker-1", CONVERGE, || {
         let tasks = m.tasks("web");
-        (running(&tasks) == 2 && tasks.iter().any(|t| t["node_id"] == worker.as_str())).then_some(())
+        (running(&tasks) == 2 && tasks.iter().any(|t| t["node_id"] == worker.as_str()))
+            .then_some(())
     });
     tracing::info!("--- kill -9 the agent: DOWN after 3 missed heartbeats, tasks rescheduled");
     agent.kill9();
@@ -185,8 +258,12 @@ fn t45_a_dead_node_goes_down_and_its_tasks_move() {
     });
     wait_for("2 tasks RUNNING off worker-1", CONVERGE, || {
         let tasks = m.tasks("web");
-        let alive: Vec<&Value> = tasks.iter().filter(|t| desired_of(t) == "RUNNING").collect();
-        (running(&tasks) == 2 && alive.iter().all(|t| t["node_id"] != worker.as_str())).then_some(())
+        let alive: Vec<&Value> = tasks
+            .iter()
+            .filter(|t| desired_of(t) == "RUNNING")
+            .collect();
+        (running(&tasks) == 2 && alive.iter().all(|t| t["node_id"] != worker.as_str()))
+            .then_some(())
     });
 }
 
@@ -198,17 +275,33 @@ fn t50_agent_kill9_and_restart_readopts_its_tasks() {
     let state = dir.path().join("a1");
     let mut agent = spawn_agent(&m, &state, "worker-1").unwrap();
     let worker = wait_for("worker-1 to join", CONVERGE, || node_id(&m, "worker-1"));
-    m.ctl_ok(&["service", "create", "-d", "--name", "db", "--replicas", "3", "db:1"]);
-    wait_for("3 tasks RUNNING", CONVERGE, || (running(&m.tasks("db")) == 3).then_some(()));
+    m.ctl_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "db",
+        "--replicas",
+        "3",
+        "db:1",
+    ]);
+    wait_for("3 tasks RUNNING", CONVERGE, || {
+        (running(&m.tasks("db")) == 3).then_some(())
+    });
     let before: Vec<String> = task_versions(&m, "db").into_keys().collect();
 
     tracing::info!("--- kill -9 the agent and start it again on the same state dir");
     agent.kill9();
     let _agent = spawn_agent(&m, &state, "worker-1").unwrap();
-    wait_for("the restarted agent to re-adopt its tasks from the task DB", CONVERGE, || {
-        let log = std::fs::read_to_string(state.with_extension("agent.log")).unwrap_or_default();
-        log.contains("adopted=3").then_some(())
-    });
+    wait_for(
+        "the restarted agent to re-adopt its tasks from the task DB",
+        CONVERGE,
+        || {
+            let log =
+                std::fs::read_to_string(state.with_extension("agent.log")).unwrap_or_default();
+            log.contains("adopted=3").then_some(())
+        },
+    );
     wait_for("a session from the restarted agent", CONVERGE, || {
         let n = m.ctl_json(&["node", "inspect", "worker-1"]);
         (n[0]["status"]["state"] == "NODE_READY").then_some(())
@@ -218,7 +311,11 @@ fn t50_agent_kill9_and_restart_readopts_its_tasks() {
     assert_eq!(after, before, "the restart created or lost tasks");
     assert_eq!(running(&tasks), 3);
     assert!(tasks.iter().all(|t| t["node_id"] == worker.as_str()));
-    assert_eq!(node_id(&m, "worker-1").as_deref(), Some(worker.as_str()), "the agent rejoined as a new node");
+    assert_eq!(
+        node_id(&m, "worker-1").as_deref(),
+        Some(worker.as_str()),
+        "the agent rejoined as a new node"
+    );
 }
 
 #[test]
@@ -226,9 +323,21 @@ fn t60_a_corrupted_raft_db_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("m");
     let mut m = ManagerProc::init(&state, &[]).unwrap();
-    m.ctl_ok(&["service", "create", "-d", "--name", "web", "--replicas", "1", "web:1"]);
+    m.ctl_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "web",
+        "--replicas",
+        "1",
+        "web:1",
+    ]);
     let status = m.proc.terminate(Duration::from_secs(10));
-    assert!(status.success(), "SIGTERM should stop the manager cleanly: {status:?}");
+    assert!(
+        status.success(),
+        "SIGTERM should stop the manager cleanly: {status:?}"
+    );
     let db = state.join("raft").join("raft.redb");
     let mut bytes = std::fs::read(&db).unwrap();
     for b in bytes.iter_mut().take(4096) {
@@ -244,5 +353,8 @@ fn t60_a_corrupted_raft_db_is_refused() {
     assert!(!out.status.success(), "run started on a corrupted raft DB");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("corrupted"), "unclear error: {err}");
-    assert!(!state.join("control.sock").exists(), "a refused manager must not serve");
+    assert!(
+        !state.join("control.sock").exists(),
+        "a refused manager must not serve"
+    );
 }

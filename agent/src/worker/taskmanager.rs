@@ -8,7 +8,8 @@
 //! - the worker retires it (the task is no longer assigned): it drives the task to a terminal
 //!   state (SHUTDOWN unless already finished), calls `remove()`, tells the worker, and exits.
 //!
-//! Every status change is persisted, then reported (see [`StatusPublisher`]). Only `wait()` is
+//! Every status change is queued for the DB and reported once committed (see
+//! [`StatusPublisher`]); the task manager does not wait for the fsync. Only `wait()` is
 //! interrupted by a new intent; the other controller calls run to completion.
 
 use std::sync::Arc;
@@ -180,7 +181,7 @@ impl TaskManager {
             let keep_going = match step {
                 Step::Idle => self.idle().await,
                 Step::Advance { .. } => {
-                    self.set(after_success(&self.status, step, now_ns())).await;
+                    self.set(after_success(&self.status, step, now_ns()));
                     true
                 }
                 Step::Prepare | Step::Start | Step::Shutdown => self.call(step).await,
@@ -217,7 +218,7 @@ impl TaskManager {
         match result {
             Ok(()) => {
                 self.backoff.reset();
-                self.set(after_success(&self.status, step, now_ns())).await;
+                self.set(after_success(&self.status, step, now_ns()));
                 true
             }
             Err(e) => self.on_error(step.verb(), e).await,
@@ -236,7 +237,7 @@ impl TaskManager {
         match result {
             Ok(exit) => {
                 self.backoff.reset();
-                self.set(after_exit(&self.status, &exit, now_ns())).await;
+                self.set(after_exit(&self.status, &exit, now_ns()));
                 true
             }
             Err(e) => self.on_error("wait", e).await,
@@ -248,7 +249,7 @@ impl TaskManager {
     async fn on_error(&mut self, verb: &str, err: ExecError) -> bool {
         if let Some(next) = after_error(&self.status, verb, &err, now_ns()) {
             tracing::warn!(task = %self.task.id, error = %chain(&err), "{verb} failed; task ends {:?}", TaskState::of(next.state));
-            self.set(next).await;
+            self.set(next);
             return true;
         }
         let delay = self.backoff.next_delay(&mut rand::rng());
@@ -298,12 +299,12 @@ impl TaskManager {
         true
     }
 
-    /// Records a new status: metrics, DB, reporter.
-    async fn set(&mut self, status: TaskStatus) {
+    /// Records a new status: metrics, then DB and reporter (without waiting for the commit).
+    fn set(&mut self, status: TaskStatus) {
         let from = self.state();
         self.status = status;
         metrics::task_moved(Some(from), Some(self.state()));
         tracing::debug!(task = %self.task.id, from = ?from, to = ?self.state(), message = %self.status.message, "task state changed");
-        self.publisher.publish(&self.task.id, &self.status).await;
+        self.publisher.publish(&self.task.id, &self.status);
     }
 }

@@ -20,7 +20,9 @@ pub struct JoinToken {
 
 /// A string that is not a join token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid join token {0:?}: expected SWMTKN-1-<50 base-36 characters>-<25 base-36 characters>")]
+#[error(
+    "invalid join token {0:?}: expected SWMTKN-1-<50 base-36 characters>-<25 base-36 characters>"
+)]
 pub struct TokenError(pub String);
 
 impl JoinToken {
@@ -46,7 +48,11 @@ impl JoinToken {
         let [prefix, version, digest, secret] = parts.as_slice() else {
             return Err(err());
         };
-        let b36 = |p: &str, len: usize| p.len() == len && p.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase());
+        let b36 = |p: &str, len: usize| {
+            p.len() == len
+                && p.bytes()
+                    .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+        };
         if *prefix != PREFIX || *version != VERSION || !b36(digest, 50) || !b36(secret, 25) {
             return Err(err());
         }

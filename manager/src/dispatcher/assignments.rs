@@ -38,7 +38,9 @@ fn change(action: Action, task: &Task) -> AssignmentChange {
 /// True if the agent must hear about `new`, given it already holds `old`. A change of status
 /// alone is the agent's own report coming back, and is not sent (SwarmKit does the same).
 fn worth_sending(old: &Task, new: &Task) -> bool {
-    old.desired_state != new.desired_state || old.spec != new.spec || old.spec_version != new.spec_version
+    old.desired_state != new.desired_state
+        || old.spec != new.spec
+        || old.spec_version != new.spec_version
 }
 
 /// The changes that `events` make to what `node_id` holds, one per task (the last wins),

@@ -17,7 +17,8 @@ pub(super) async fn monitor(
     config: DispatcherConfig,
     shutdown: CancellationToken,
 ) {
-    let tick = (config.heartbeat_period / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    let tick =
+        (config.heartbeat_period / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
     let mut ticker = tokio::time::interval(tick);
     let mut pending: Vec<String> = Vec::new();
     loop {
@@ -25,7 +26,10 @@ pub(super) async fn monitor(
             _ = shutdown.cancelled() => return,
             _ = ticker.tick() => {}
         }
-        let expired = sessions.lock().expect("sessions lock").expire(Instant::now());
+        let expired = sessions
+            .lock()
+            .expect("sessions lock")
+            .expire(Instant::now());
         pending.extend(expired);
         if pending.is_empty() {
             continue;

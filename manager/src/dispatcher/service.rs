@@ -108,7 +108,11 @@ impl Dispatcher {
         })
     }
 
-    fn session_node(&self, active: &Active, session_id: &str) -> Result<(String, CancellationToken), Status> {
+    fn session_node(
+        &self,
+        active: &Active,
+        session_id: &str,
+    ) -> Result<(String, CancellationToken), Status> {
         let sessions = active.sessions.lock().expect("sessions lock");
         let s = sessions
             .get(session_id)
@@ -129,7 +133,9 @@ impl Dispatcher {
         } else if eq(token, &tokens.worker) {
             Ok(NodeRole::Worker)
         } else if token.is_empty() {
-            Err(Status::unauthenticated("a join token is required (swarmctl join-token worker)"))
+            Err(Status::unauthenticated(
+                "a join token is required (swarmctl join-token worker)",
+            ))
         } else {
             Err(Status::unauthenticated(
                 "invalid join token (get the current one with `swarmctl join-token worker`)",
@@ -138,7 +144,12 @@ impl Dispatcher {
     }
 
     /// Creates or refreshes the node object for a session; returns the node id.
-    async fn register(&self, req: &SessionRequest, role: NodeRole, addr: String) -> Result<String, Status> {
+    async fn register(
+        &self,
+        req: &SessionRequest,
+        role: NodeRole,
+        addr: String,
+    ) -> Result<String, Status> {
         let store = &self.inner.store;
         for _ in 0..5 {
             let view = store.view();
@@ -205,16 +216,27 @@ impl dispatcher_server::Dispatcher for Dispatcher {
     type SessionStream = BoxStream<SessionMessage>;
     type AssignmentsStream = BoxStream<AssignmentsMessage>;
 
-    async fn session(&self, request: Request<SessionRequest>) -> Result<Response<Self::SessionStream>, Status> {
+    async fn session(
+        &self,
+        request: Request<SessionRequest>,
+    ) -> Result<Response<Self::SessionStream>, Status> {
         let active = self.active()?;
-        let addr = request.remote_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+        let addr = request
+            .remote_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default();
         let req = request.into_inner();
         let role = self.check_token(&req.join_token)?;
         let node_id = self.register(&req, role, addr).await?;
         let session_id = ext::new_id();
         let session = {
             let mut s = active.sessions.lock().expect("sessions lock");
-            let session = s.open(&node_id, session_id.clone(), Instant::now() + active.config.ttl(), &active.token);
+            let session = s.open(
+                &node_id,
+                session_id.clone(),
+                Instant::now() + active.config.ttl(),
+                &active.token,
+            );
             metrics::DISPATCHER_SESSIONS.set(s.len() as i64);
             session
         };
@@ -244,12 +266,22 @@ impl dispatcher_server::Dispatcher for Dispatcher {
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
-    async fn heartbeat(&self, request: Request<HeartbeatRequest>) -> Result<Response<HeartbeatResponse>, Status> {
+    async fn heartbeat(
+        &self,
+        request: Request<HeartbeatRequest>,
+    ) -> Result<Response<HeartbeatResponse>, Status> {
         let active = self.active()?;
         let req = request.into_inner();
         let deadline = Instant::now() + active.config.ttl();
-        if !active.sessions.lock().expect("sessions lock").heartbeat(&req.session_id, deadline) {
-            return Err(Status::not_found("session invalid or expired; open a new session"));
+        if !active
+            .sessions
+            .lock()
+            .expect("sessions lock")
+            .heartbeat(&req.session_id, deadline)
+        {
+            return Err(Status::not_found(
+                "session invalid or expired; open a new session",
+            ));
         }
         // ±10 % jitter spreads thousands of agents' heartbeats over time.
         let period = active.config.heartbeat_period.as_millis() as f64;
@@ -259,7 +291,10 @@ impl dispatcher_server::Dispatcher for Dispatcher {
         }))
     }
 
-    async fn assignments(&self, request: Request<AssignmentsRequest>) -> Result<Response<Self::AssignmentsStream>, Status> {
+    async fn assignments(
+        &self,
+        request: Request<AssignmentsRequest>,
+    ) -> Result<Response<Self::AssignmentsStream>, Status> {
         let active = self.active()?;
         let (node_id, ended) = self.session_node(&active, &request.get_ref().session_id)?;
         let (view, mut watcher) = self.inner.store.watch(WatchFilter::Node(node_id.clone()));
@@ -280,14 +315,19 @@ impl dispatcher_server::Dispatcher for Dispatcher {
                     b = watcher.recv() => b,
                 };
                 let Some(first) = batch else {
-                    let _ = tx.send(Err(Status::unavailable("store was restored; reconnect"))).await;
+                    let _ = tx
+                        .send(Err(Status::unavailable("store was restored; reconnect")))
+                        .await;
                     return;
                 };
                 let mut batches = vec![first];
                 while let Ok(b) = watcher.try_recv() {
                     batches.push(b);
                 }
-                let changes = assignments::incremental(&node_id, batches.iter().flat_map(|b| b.events.iter()));
+                let changes = assignments::incremental(
+                    &node_id,
+                    batches.iter().flat_map(|b| b.events.iter()),
+                );
                 if changes.is_empty() {
                     continue;
                 }
@@ -314,19 +354,31 @@ impl dispatcher_server::Dispatcher for Dispatcher {
         let mut actions = Vec::with_capacity(req.updates.len());
         for u in req.updates {
             let Some(status) = u.status else {
-                return Err(Status::invalid_argument(format!("task {}: status missing", u.task_id)));
-            };
-            if status.state <= TaskState::Assigned as i32 || TaskState::try_from(status.state).is_err() {
                 return Err(Status::invalid_argument(format!(
-                    "task {}: agents may only report states after ASSIGNED (got {})",
+                    "task {}: status missing",
+                    u.task_id
+                )));
+            };
+            if TaskState::try_from(status.state).is_err() {
+                return Err(Status::invalid_argument(format!(
+                    "task {}: unknown task state {}",
                     u.task_id, status.state
                 )));
+            }
+            if status.state <= TaskState::Assigned as i32 {
+                // The manager's own states echoed back: nothing the agent may change.
+                metrics::TASK_STATUS_UPDATES
+                    .with_label_values(&["ignored"])
+                    .inc();
+                continue;
             }
             match view.task(&u.task_id) {
                 Some(t) if t.node_id == node_id => {}
                 _ => {
                     // Removed meanwhile, or not this node's: nothing to record.
-                    metrics::TASK_STATUS_UPDATES.with_label_values(&["ignored"]).inc();
+                    metrics::TASK_STATUS_UPDATES
+                        .with_label_values(&["ignored"])
+                        .inc();
                     continue;
                 }
             }
@@ -341,7 +393,9 @@ impl dispatcher_server::Dispatcher for Dispatcher {
         let n = actions.len() as u64;
         if n > 0 {
             active.batcher.commit(actions).await.map_err(unavailable)?;
-            metrics::TASK_STATUS_UPDATES.with_label_values(&["committed"]).inc_by(n);
+            metrics::TASK_STATUS_UPDATES
+                .with_label_values(&["committed"])
+                .inc_by(n);
         }
         Ok(Response::new(UpdateTaskStatusResponse {}))
     }

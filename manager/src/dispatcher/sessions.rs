@@ -55,7 +55,13 @@ pub(super) struct Sessions {
 
 impl Sessions {
     /// Registers a new session for `node_id`, ending any previous one.
-    pub fn open(&mut self, node_id: &str, session_id: String, deadline: Instant, parent: &CancellationToken) -> Session {
+    pub fn open(
+        &mut self,
+        node_id: &str,
+        session_id: String,
+        deadline: Instant,
+        parent: &CancellationToken,
+    ) -> Session {
         self.close_node(node_id);
         self.expected.remove(node_id);
         let s = Session {
@@ -150,7 +156,10 @@ mod tests {
         assert!(first.ended.is_cancelled());
         assert!(s.get("a").is_none());
         assert!(s.get("b").is_some());
-        assert!(!s.heartbeat("a", now), "a replaced session must not heartbeat");
+        assert!(
+            !s.heartbeat("a", now),
+            "a replaced session must not heartbeat"
+        );
         assert_eq!(s.len(), 1);
     }
 

@@ -4,9 +4,8 @@ use std::path::{Path, PathBuf};
 
 use raft::prelude::ConfState;
 use swarm_proto::{
-    Annotations, Cluster, ClusterSpec, DispatcherConfig, JoinTokens, Meta, Node,
-    NodeAvailability, NodeDescription, NodeRole, NodeSpec, NodeStatus, OrchestrationConfig,
-    Platform, ext,
+    Annotations, Cluster, ClusterSpec, DispatcherConfig, JoinTokens, Meta, Node, NodeAvailability,
+    NodeDescription, NodeRole, NodeSpec, NodeStatus, OrchestrationConfig, Platform, ext,
 };
 
 use super::{Manager, ManagerConfig, ManagerError, NodeState};
@@ -89,7 +88,8 @@ pub(super) async fn create_cluster_objects(
     manager: &Manager,
     config: &ManagerConfig,
 ) -> Result<(), ManagerError> {
-    let config_err = |e: store::StoreError| ManagerError::Other(format!("creating the cluster: {e}"));
+    let config_err =
+        |e: store::StoreError| ManagerError::Other(format!("creating the cluster: {e}"));
     manager
         .raft
         .wait_leader(std::time::Duration::from_secs(10))
@@ -105,7 +105,7 @@ pub(super) async fn create_cluster_objects(
     let worker = JoinToken::generate(state.cluster_id.as_bytes());
     let cluster = Cluster {
         id: state.cluster_id.clone(),
-        meta: meta.clone(),
+        meta,
         spec: Some(ClusterSpec {
             annotations: Some(Annotations {
                 name: "default".into(),

@@ -32,7 +32,11 @@ pub(super) async fn watch(
         match (leading, &current) {
             (true, None) => {
                 tracing::info!("became leader: starting leader components");
-                current = Some(start_components(&store, &dispatcher, shutdown.child_token()));
+                current = Some(start_components(
+                    &store,
+                    &dispatcher,
+                    shutdown.child_token(),
+                ));
             }
             (false, Some(token)) => {
                 tracing::info!("lost leadership: stopping leader components");
@@ -52,11 +56,21 @@ pub(super) async fn watch(
     }
 }
 
-fn start_components(store: &Store, dispatcher: &Dispatcher, token: CancellationToken) -> CancellationToken {
+fn start_components(
+    store: &Store,
+    dispatcher: &Dispatcher,
+    token: CancellationToken,
+) -> CancellationToken {
     let heartbeat = store
         .view()
         .the_cluster()
-        .and_then(|c| c.spec.as_ref()?.dispatcher.as_ref().map(|d| d.heartbeat_period_ms))
+        .and_then(|c| {
+            c.spec
+                .as_ref()?
+                .dispatcher
+                .as_ref()
+                .map(|d| d.heartbeat_period_ms)
+        })
         .filter(|ms| *ms > 0)
         .map(Duration::from_millis);
     let config = DispatcherConfig {
@@ -72,13 +86,16 @@ fn start_components(store: &Store, dispatcher: &Dispatcher, token: CancellationT
 
 fn refresh_metrics(store: &Store) {
     let view = store.view();
-    metrics::STORE_OBJECTS.with_label_values(&["nodes"]).set(view.nodes().count() as i64);
-    metrics::STORE_OBJECTS.with_label_values(&["services"]).set(view.services().count() as i64);
-    metrics::STORE_OBJECTS.with_label_values(&["tasks"]).set(view.task_count() as i64);
-    let mut counts = std::collections::BTreeMap::<i32, i64>::new();
-    for t in view.tasks() {
-        *counts.entry(t.status.as_ref().map_or(0, |s| s.state)).or_default() += 1;
-    }
+    metrics::STORE_OBJECTS
+        .with_label_values(&["nodes"])
+        .set(view.nodes().count() as i64);
+    metrics::STORE_OBJECTS
+        .with_label_values(&["services"])
+        .set(view.services().count() as i64);
+    metrics::STORE_OBJECTS
+        .with_label_values(&["tasks"])
+        .set(view.task_count() as i64);
+    let counts = view.task_state_counts();
     for state in [
         TaskState::New,
         TaskState::Pending,
@@ -97,7 +114,7 @@ fn refresh_metrics(store: &Store) {
     ] {
         metrics::TASK_STATES
             .with_label_values(&[&state.display_name()])
-            .set(counts.get(&(state as i32)).copied().unwrap_or(0));
+            .set(counts.get(&(state as i32)).copied().unwrap_or(0) as i64);
     }
 }
 
@@ -117,7 +134,11 @@ pub(super) fn start_local_agent(
     tokio::spawn(async move {
         let (_, mut watcher) = store.watch(crate::store::WatchFilter::All);
         let join_token = loop {
-            if let Some(t) = store.view().the_cluster().and_then(|c| c.join_tokens.clone()) {
+            if let Some(t) = store
+                .view()
+                .the_cluster()
+                .and_then(|c| c.join_tokens.clone())
+            {
                 break t.manager;
             }
             tokio::select! {

@@ -92,9 +92,15 @@ pub(super) async fn start(
 fn advertised(config: &ManagerConfig, bound: SocketAddr) -> Result<SocketAddr, ManagerError> {
     match &config.advertise_addr {
         Some(a) => {
-            let with_port = if a.contains(':') { a.clone() } else { format!("{a}:{}", bound.port()) };
+            let with_port = if a.contains(':') {
+                a.clone()
+            } else {
+                format!("{a}:{}", bound.port())
+            };
             with_port.parse().map_err(|e| {
-                ManagerError::Other(format!("invalid --advertise-addr {a:?}: {e} (expected IP[:PORT])"))
+                ManagerError::Other(format!(
+                    "invalid --advertise-addr {a:?}: {e} (expected IP[:PORT])"
+                ))
             })
         }
         None if bound.ip().is_unspecified() => Ok(([127, 0, 0, 1], bound.port()).into()),

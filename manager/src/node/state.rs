@@ -19,7 +19,9 @@ pub struct NodeState {
 /// Errors reading or writing `state.json`.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("no cluster in {dir}: state.json is missing (run `swarm-manager init --state-dir {dir}` first)")]
+    #[error(
+        "no cluster in {dir}: state.json is missing (run `swarm-manager init --state-dir {dir}` first)"
+    )]
     Missing { dir: String },
     #[error("{path}: {source}")]
     Io {

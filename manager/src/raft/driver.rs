@@ -38,7 +38,9 @@ pub enum DriverError {
     Storage(#[from] super::storage::StorageError),
     #[error("raft: {0}")]
     Raft(#[from] raft::Error),
-    #[error("raft snapshot at index {index} does not decode ({source}); the raft database is corrupted")]
+    #[error(
+        "raft snapshot at index {index} does not decode ({source}); the raft database is corrupted"
+    )]
     Snapshot {
         index: u64,
         source: prost::DecodeError,
@@ -228,26 +230,31 @@ impl Driver {
             match e.get_entry_type() {
                 EntryType::EntryNormal if e.data.is_empty() => {}
                 EntryType::EntryNormal => {
-                    let batch = StoreBatch::decode(&e.data[..]).map_err(|err| DriverError::Entry {
-                        index: e.index,
-                        detail: err.to_string(),
-                    })?;
+                    let batch =
+                        StoreBatch::decode(&e.data[..]).map_err(|err| DriverError::Entry {
+                            index: e.index,
+                            detail: err.to_string(),
+                        })?;
                     batches.push((e.index, batch));
                 }
                 EntryType::EntryConfChange => {
                     self.flush(&mut batches);
-                    let cc = ConfChange::parse_from_bytes(&e.data).map_err(|err| DriverError::Entry {
-                        index: e.index,
-                        detail: err.to_string(),
+                    let cc = ConfChange::parse_from_bytes(&e.data).map_err(|err| {
+                        DriverError::Entry {
+                            index: e.index,
+                            detail: err.to_string(),
+                        }
                     })?;
                     let cs = self.raw.apply_conf_change(&cc)?;
                     self.raw.store().set_conf_state(cs)?;
                 }
                 EntryType::EntryConfChangeV2 => {
                     self.flush(&mut batches);
-                    let cc = ConfChangeV2::parse_from_bytes(&e.data).map_err(|err| DriverError::Entry {
-                        index: e.index,
-                        detail: err.to_string(),
+                    let cc = ConfChangeV2::parse_from_bytes(&e.data).map_err(|err| {
+                        DriverError::Entry {
+                            index: e.index,
+                            detail: err.to_string(),
+                        }
                     })?;
                     let cs = self.raw.apply_conf_change(&cc)?;
                     self.raw.store().set_conf_state(cs)?;

@@ -44,8 +44,17 @@ async fn boot(path: &std::path::Path, options: RaftOptions) -> Running {
     }
     let memory = MemoryStore::new(Default::default());
     let token = CancellationToken::new();
-    let (raft, join) = start(options, storage, memory.clone(), Arc::new(NoPeers), token.clone()).unwrap();
-    raft.wait_leader(Duration::from_secs(5)).await.expect("a sole voter becomes leader");
+    let (raft, join) = start(
+        options,
+        storage,
+        memory.clone(),
+        Arc::new(NoPeers),
+        token.clone(),
+    )
+    .unwrap();
+    raft.wait_leader(Duration::from_secs(5))
+        .await
+        .expect("a sole voter becomes leader");
     Running {
         store: Store::new(memory, Arc::new(raft)),
         token,
@@ -65,9 +74,27 @@ async fn t10_writes_apply_and_survive_restart() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("raft.redb");
     let r = boot(&path, RaftOptions::new(7)).await;
-    let index = r.store.write_atomic(vec![store::create(service(1))]).await.unwrap();
-    assert_eq!(r.store.view().service("s1").unwrap().meta.as_ref().unwrap().version, index);
-    let err = r.store.write_atomic(vec![store::create(service(1))]).await.unwrap_err();
+    let index = r
+        .store
+        .write_atomic(vec![store::create(service(1))])
+        .await
+        .unwrap();
+    assert_eq!(
+        r.store
+            .view()
+            .service("s1")
+            .unwrap()
+            .meta
+            .as_ref()
+            .unwrap()
+            .version,
+        index
+    );
+    let err = r
+        .store
+        .write_atomic(vec![store::create(service(1))])
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("already exists"), "{err}");
     r.stop().await;
 
@@ -90,17 +117,32 @@ async fn t20_snapshots_compact_and_restore() {
     options.keep_entries = 2;
     let r = boot(&path, options.clone()).await;
     for i in 0..35 {
-        r.store.write_atomic(vec![store::create(service(i))]).await.unwrap();
+        r.store
+            .write_atomic(vec![store::create(service(i))])
+            .await
+            .unwrap();
     }
     r.stop().await;
     let storage = RaftStorage::open(&path).unwrap();
     let snap = storage.snapshot_now().unwrap();
-    assert!(snap.get_metadata().index >= 30, "no snapshot taken: {:?}", snap.get_metadata());
-    assert!(storage.first_index() > 10, "log not compacted: first index {}", storage.first_index());
+    assert!(
+        snap.get_metadata().index >= 30,
+        "no snapshot taken: {:?}",
+        snap.get_metadata()
+    );
+    assert!(
+        storage.first_index() > 10,
+        "log not compacted: first index {}",
+        storage.first_index()
+    );
     drop(storage);
 
     let r = boot(&path, options).await;
-    assert_eq!(r.store.view().services().count(), 35, "snapshot + log replay lost services");
+    assert_eq!(
+        r.store.view().services().count(),
+        35,
+        "snapshot + log replay lost services"
+    );
     r.stop().await;
 }
 
@@ -111,7 +153,9 @@ async fn t30_concurrent_proposals_each_get_their_outcome() {
     let mut joins = Vec::new();
     for i in 0..200 {
         let s = r.store.clone();
-        joins.push(tokio::spawn(async move { s.write_atomic(vec![store::create(service(i))]).await }));
+        joins.push(tokio::spawn(async move {
+            s.write_atomic(vec![store::create(service(i))]).await
+        }));
     }
     let mut indexes = Vec::new();
     for j in joins {

@@ -82,7 +82,8 @@ impl Proposer for RaftHandle {
             })
             .await
             .map_err(|_| StoreError::Dropped("raft is shut down".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Dropped("raft shut down before the write was applied".into()))?
+        rx.await.map_err(|_| {
+            StoreError::Dropped("raft shut down before the write was applied".into())
+        })?
     }
 }

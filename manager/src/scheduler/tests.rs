@@ -458,3 +458,66 @@ async fn t90_run_assigns_spreads_and_explains() {
         .expect("scheduler stops on shutdown")
         .expect("scheduler task does not panic");
 }
+
+/// A one-replica proposer that records the size of every batch of task patches.
+struct Recording {
+    memory: Arc<crate::store::MemoryStore>,
+    next: std::sync::atomic::AtomicU64,
+    patch_batches: std::sync::Mutex<Vec<usize>>,
+}
+
+#[async_trait::async_trait]
+impl crate::store::Proposer for Recording {
+    async fn propose(
+        &self,
+        batch: swarm_proto::StoreBatch,
+    ) -> Result<crate::store::ApplyOutcome, crate::store::StoreError> {
+        let patches = batch
+            .actions
+            .iter()
+            .filter(|a| a.task_patch.is_some())
+            .count();
+        if patches > 0 {
+            self.patch_batches.lock().unwrap().push(patches);
+        }
+        let index = self.next.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        Ok(self.memory.apply(&[(index, batch)]).remove(0))
+    }
+}
+
+#[tokio::test]
+async fn t91_run_commits_in_batches_of_at_most_max_write() {
+    let memory = crate::store::MemoryStore::new(Tables::default());
+    let recording = Arc::new(Recording {
+        memory: memory.clone(),
+        next: Default::default(),
+        patch_batches: Default::default(),
+    });
+    let store = Store::new(memory, recording.clone());
+    let n_tasks = 2 * MAX_WRITE + 500;
+    let ns = (0..10).map(|i| store::create(NodeBuilder::new(&format!("n{i}")).build()));
+    store.write(ns.collect()).await.expect("create nodes");
+    let ts =
+        (0..n_tasks).map(|i| store::create(TaskBuilder::new(&format!("t{i:05}"), "web").build()));
+    store.write(ts.collect()).await.expect("create tasks");
+
+    let shutdown = CancellationToken::new();
+    let scheduler = tokio::spawn(run(store.clone(), shutdown.clone()));
+    wait_for(&store, "every task assigned", |t| {
+        t.tasks().all(|t| state_of(t) == TaskState::Assigned)
+    })
+    .await;
+    let view = store.view();
+    for i in 0..10 {
+        assert_eq!(view.tasks_by_node(&format!("n{i}")).count(), n_tasks / 10);
+    }
+    let batches = recording.patch_batches.lock().unwrap().clone();
+    assert_eq!(batches.iter().sum::<usize>(), n_tasks, "{batches:?}");
+    assert!(batches.iter().all(|&n| n <= MAX_WRITE), "{batches:?}");
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(5), scheduler)
+        .await
+        .expect("scheduler stops on shutdown")
+        .expect("scheduler task does not panic");
+}

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use swarm_proto::{
-    Meta, StoreAction, StoreActionKind, StoreBatch, Task, TaskPatch,
+    Meta, StoreAction, StoreActionKind, StoreBatch, Task, TaskPatch, TaskState,
     store_object::Object as O,
 };
 
@@ -120,9 +120,10 @@ impl Tables {
 
     fn update(&mut self, index: u64, object: &O) -> Result<Event, Conflict> {
         let (kind, id) = kind_and_id(object);
-        let old = self
-            .get(object)
-            .ok_or_else(|| Conflict::NotFound { kind, id: id.clone() })?;
+        let old = self.get(object).ok_or_else(|| Conflict::NotFound {
+            kind,
+            id: id.clone(),
+        })?;
         let (read, current) = (version_of(object), version_of_stored(&old));
         if read != current {
             return Err(Conflict::VersionMismatch {
@@ -159,7 +160,7 @@ impl Tables {
     fn patch_task(&mut self, index: u64, patch: &TaskPatch) -> Result<Event, Conflict> {
         let old = self
             .tasks
-            .get(&patch.task_id)
+            .get(patch.task_id.as_str())
             .cloned()
             .ok_or_else(|| Conflict::NotFound {
                 kind: "task",
@@ -167,20 +168,24 @@ impl Tables {
             })?;
         let mut task: Task = (*old).clone();
         let mut moved = false;
+        if !patch.node_id.is_empty() && !task.node_id.is_empty() && task.node_id != patch.node_id {
+            return Err(Conflict::AlreadyAssigned {
+                id: task.id,
+                node: task.node_id,
+            });
+        }
         if let Some(status) = &patch.status {
             let current = task.status.as_ref().map_or(0, |s| s.state);
             // A repeated report of the stored status (an agent re-reporting after a
             // reconnect) changes nothing, so it must not bump the version either.
-            if status.state > current
-                || (status.state == current && task.status.as_ref() != Some(status))
+            // A finished task stays finished: an agent that lost track after a crash may
+            // report FAILED after COMPLETE, which is a larger number but not progress.
+            let finished = current >= TaskState::Complete as i32;
+            if !finished
+                && (status.state > current
+                    || (status.state == current && task.status.as_ref() != Some(status)))
             {
                 if !patch.node_id.is_empty() {
-                    if !task.node_id.is_empty() && task.node_id != patch.node_id {
-                        return Err(Conflict::AlreadyAssigned {
-                            id: task.id,
-                            node: task.node_id,
-                        });
-                    }
                     task.node_id = patch.node_id.clone();
                 }
                 task.status = Some(status.clone());
@@ -213,7 +218,7 @@ impl Tables {
         match object {
             O::Node(n) => self.nodes.get(&n.id).cloned().map(Object::Node),
             O::Service(s) => self.services.get(&s.id).cloned().map(Object::Service),
-            O::Task(t) => self.tasks.get(&t.id).cloned().map(Object::Task),
+            O::Task(t) => self.tasks.get(t.id.as_str()).cloned().map(Object::Task),
             O::Cluster(c) => self.clusters.get(&c.id).cloned().map(Object::Cluster),
         }
     }

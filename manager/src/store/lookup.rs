@@ -10,7 +10,10 @@ use super::tables::{Tables, service_name};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LookupError {
     #[error("{kind} {reference:?} not found")]
-    NotFound { kind: &'static str, reference: String },
+    NotFound {
+        kind: &'static str,
+        reference: String,
+    },
     #[error("{kind} {reference:?} is ambiguous: it matches {matches}; use a longer id")]
     Ambiguous {
         kind: &'static str,

@@ -34,7 +34,10 @@ impl Object {
     }
 }
 
-type Ids = OrdSet<String>;
+/// Ids are shared (`Arc<str>`): path-copying a persistent map clones its keys, and a
+/// refcount is far cheaper than a string allocation.
+type Id = Arc<str>;
+type Ids = OrdSet<Id>;
 
 /// All objects at one raft index, with their indexes.
 ///
@@ -47,11 +50,13 @@ pub struct Tables {
     pub(super) clusters: OrdMap<String, Arc<Cluster>>,
     pub(super) nodes: OrdMap<String, Arc<Node>>,
     pub(super) services: OrdMap<String, Arc<Service>>,
-    pub(super) tasks: HashMap<String, Arc<Task>>,
+    pub(super) tasks: HashMap<Id, Arc<Task>>,
     pub(super) service_names: HashMap<String, String>,
-    pub(super) tasks_by_service: HashMap<String, Ids>,
-    pub(super) tasks_by_node: HashMap<String, Ids>,
-    pub(super) tasks_by_slot: HashMap<(String, u64), Ids>,
+    pub(super) tasks_by_service: HashMap<Id, Ids>,
+    pub(super) tasks_by_node: HashMap<Id, Ids>,
+    pub(super) tasks_by_slot: HashMap<(Id, u64), Ids>,
+    /// Tasks per observed state, kept as tasks are written (metrics read it in O(1)).
+    task_states: std::collections::BTreeMap<i32, usize>,
 }
 
 impl Tables {
@@ -76,7 +81,9 @@ impl Tables {
         self.services.get(id)
     }
     pub fn service_by_name(&self, name: &str) -> Option<&Arc<Service>> {
-        self.service_names.get(name).and_then(|id| self.services.get(id))
+        self.service_names
+            .get(name)
+            .and_then(|id| self.services.get(id))
     }
     /// Services in id order.
     pub fn services(&self) -> impl Iterator<Item = &Arc<Service>> {
@@ -109,13 +116,18 @@ impl Tables {
         service_id: &str,
         slot: u64,
     ) -> impl Iterator<Item = &'a Arc<Task>> {
-        self.indexed(self.tasks_by_slot.get(&(service_id.to_string(), slot)))
+        self.indexed(self.tasks_by_slot.get(&(Id::from(service_id), slot)))
     }
 
     fn indexed<'a>(&'a self, ids: Option<&'a Ids>) -> impl Iterator<Item = &'a Arc<Task>> {
         ids.into_iter()
             .flat_map(|ids| ids.iter())
             .filter_map(|id| self.tasks.get(id))
+    }
+
+    /// How many tasks are in each observed state (state number → count).
+    pub fn task_state_counts(&self) -> &std::collections::BTreeMap<i32, usize> {
+        &self.task_states
     }
 
     /// Every object, for a raft snapshot.
@@ -168,37 +180,62 @@ impl Tables {
     }
 
     pub(super) fn put_task(&mut self, t: Arc<Task>) {
-        if let Some(old) = self.tasks.get(&t.id).cloned() {
+        let id: Id = Id::from(t.id.as_str());
+        if let Some(old) = self.tasks.get(&id).cloned() {
+            self.count_state(&old, -1);
+            if old.service_id == t.service_id && old.node_id == t.node_id && old.slot == t.slot {
+                // A status or desired-state change: the indexes already hold it.
+                self.count_state(&t, 1);
+                self.tasks.insert(id, t);
+                return;
+            }
             self.unindex_task(&old);
         }
-        index_add(&mut self.tasks_by_service, t.service_id.clone(), &t.id);
+        self.count_state(&t, 1);
+        index_add(
+            &mut self.tasks_by_service,
+            Id::from(t.service_id.as_str()),
+            &id,
+        );
         if !t.node_id.is_empty() {
-            index_add(&mut self.tasks_by_node, t.node_id.clone(), &t.id);
+            index_add(&mut self.tasks_by_node, Id::from(t.node_id.as_str()), &id);
         }
         index_add(
             &mut self.tasks_by_slot,
-            (t.service_id.clone(), t.slot),
-            &t.id,
+            (Id::from(t.service_id.as_str()), t.slot),
+            &id,
         );
-        self.tasks.insert(t.id.clone(), t);
+        self.tasks.insert(id, t);
     }
 
     pub(super) fn delete_task(&mut self, id: &str) -> Option<Arc<Task>> {
         let old = self.tasks.remove(id)?;
+        self.count_state(&old, -1);
         self.unindex_task(&old);
         Some(old)
     }
 
-    fn unindex_task(&mut self, t: &Task) {
-        index_remove(&mut self.tasks_by_service, &t.service_id, &t.id);
-        if !t.node_id.is_empty() {
-            index_remove(&mut self.tasks_by_node, &t.node_id, &t.id);
+    fn count_state(&mut self, t: &Task, delta: isize) {
+        let state = t.status.as_ref().map_or(0, |s| s.state);
+        let n = self.task_states.entry(state).or_default();
+        *n = n.saturating_add_signed(delta);
+        if *n == 0 {
+            self.task_states.remove(&state);
         }
-        index_remove(
-            &mut self.tasks_by_slot,
-            &(t.service_id.clone(), t.slot),
-            &t.id,
-        );
+    }
+
+    fn unindex_task(&mut self, t: &Task) {
+        index_remove(&mut self.tasks_by_service, t.service_id.as_str(), &t.id);
+        if !t.node_id.is_empty() {
+            index_remove(&mut self.tasks_by_node, t.node_id.as_str(), &t.id);
+        }
+        let slot_key = (Id::from(t.service_id.as_str()), t.slot);
+        if let Some(set) = self.tasks_by_slot.get_mut(&slot_key) {
+            set.remove(t.id.as_str());
+            if set.is_empty() {
+                self.tasks_by_slot.remove(&slot_key);
+            }
+        }
     }
 }
 
@@ -210,11 +247,11 @@ pub fn service_name(s: &Service) -> &str {
         .map_or("", |a| a.name.as_str())
 }
 
-fn index_add<K: std::hash::Hash + Eq + Clone>(idx: &mut HashMap<K, Ids>, key: K, id: &str) {
-    idx.entry(key).or_default().insert(id.to_string());
+fn index_add<K: std::hash::Hash + Eq + Clone>(idx: &mut HashMap<K, Ids>, key: K, id: &Id) {
+    idx.entry(key).or_default().insert(id.clone());
 }
 
-fn index_remove<K: std::hash::Hash + Eq + Clone>(idx: &mut HashMap<K, Ids>, key: &K, id: &str) {
+fn index_remove(idx: &mut HashMap<Id, Ids>, key: &str, id: &str) {
     if let Some(set) = idx.get_mut(key) {
         set.remove(id);
         if set.is_empty() {

@@ -74,11 +74,16 @@ fn t10_create_stamps_version_and_indexes_tasks() {
     assert_eq!(t.task("t1").unwrap().meta.as_ref().unwrap().version, 7);
     assert_eq!(t.tasks_by_service("s1").count(), 2);
     assert_eq!(
-        t.tasks_by_node("n1").map(|t| t.id.as_str()).collect::<Vec<_>>(),
+        t.tasks_by_node("n1")
+            .map(|t| t.id.as_str())
+            .collect::<Vec<_>>(),
         ["t1"]
     );
     assert_eq!(t.tasks_by_slot("s1", 2).count(), 1);
     assert_eq!(t.service_by_name("web").unwrap().id, "s1");
+    let counts = t.task_state_counts();
+    assert_eq!(counts.get(&(TaskState::Running as i32)), Some(&1));
+    assert_eq!(counts.get(&(TaskState::Pending as i32)), Some(&1));
 }
 
 #[test]
@@ -104,7 +109,15 @@ fn t20_update_needs_the_stored_version() {
     assert!(out.is_clean());
     assert!(matches!(events[0], Event::Updated { .. }));
     assert!(t.service_by_name("web").is_none(), "old name index kept");
-    assert_eq!(t.service_by_name("web2").unwrap().meta.as_ref().unwrap().version, 3);
+    assert_eq!(
+        t.service_by_name("web2")
+            .unwrap()
+            .meta
+            .as_ref()
+            .unwrap()
+            .version,
+        3
+    );
 }
 
 #[test]
@@ -142,7 +155,13 @@ fn t40_atomic_batch_is_all_or_nothing() {
 #[test]
 fn t50_task_patch_only_moves_forward() {
     let mut t = Tables::default();
-    t.apply(1, &batch(vec![create(task("t1", "s1", 1, "", TaskState::Pending))], false));
+    t.apply(
+        1,
+        &batch(
+            vec![create(task("t1", "s1", 1, "", TaskState::Pending))],
+            false,
+        ),
+    );
     let assign = TaskPatch {
         task_id: "t1".into(),
         status: status(TaskState::Assigned),
@@ -176,7 +195,10 @@ fn t50_task_patch_only_moves_forward() {
         desired_state: None,
     };
     let (out, _) = t.apply(4, &batch(vec![patch_task(other_node)], false));
-    assert!(matches!(out.rejected[0].1, Conflict::AlreadyAssigned { .. }));
+    assert!(matches!(
+        out.rejected[0].1,
+        Conflict::AlreadyAssigned { .. }
+    ));
     let shutdown = TaskPatch {
         task_id: "t1".into(),
         desired_state: Some(TaskState::Shutdown as i32),
@@ -184,21 +206,60 @@ fn t50_task_patch_only_moves_forward() {
     };
     let (out, _) = t.apply(5, &batch(vec![patch_task(shutdown)], false));
     assert!(out.is_clean());
+    let done = TaskPatch {
+        task_id: "t1".into(),
+        status: status(TaskState::Complete),
+        ..Default::default()
+    };
+    assert!(
+        t.apply(6, &batch(vec![patch_task(done)], false))
+            .0
+            .is_clean()
+    );
+    let failed = TaskPatch {
+        task_id: "t1".into(),
+        status: status(TaskState::Failed),
+        ..Default::default()
+    };
+    let (out, _) = t.apply(7, &batch(vec![patch_task(failed)], false));
+    assert!(
+        matches!(out.rejected[0].1, Conflict::NotForward { .. }),
+        "a finished task must stay finished"
+    );
     let task = t.task("t1").unwrap();
+    assert_eq!(
+        task.status.as_ref().unwrap().state,
+        TaskState::Complete as i32
+    );
     assert_eq!(task.desired_state, TaskState::Shutdown as i32);
-    assert_eq!(task.status.as_ref().unwrap().state, TaskState::Assigned as i32);
-    assert_eq!(task.meta.as_ref().unwrap().version, 5);
+    assert_eq!(task.meta.as_ref().unwrap().version, 6);
 }
 
 #[test]
 fn t60_remove_unindexes() {
     let mut t = Tables::default();
-    t.apply(1, &batch(vec![create(task("t1", "s1", 1, "n1", TaskState::Running))], false));
-    let (out, _) = t.apply(2, &batch(vec![remove(task("t1", "", 0, "", TaskState::New))], false));
+    t.apply(
+        1,
+        &batch(
+            vec![create(task("t1", "s1", 1, "n1", TaskState::Running))],
+            false,
+        ),
+    );
+    let (out, _) = t.apply(
+        2,
+        &batch(vec![remove(task("t1", "", 0, "", TaskState::New))], false),
+    );
     assert!(out.is_clean());
     assert_eq!(t.tasks_by_node("n1").count(), 0);
     assert_eq!(t.tasks_by_service("s1").count(), 0);
-    let (out, _) = t.apply(3, &batch(vec![remove(task("t1", "", 0, "", TaskState::New))], false));
+    assert!(
+        t.task_state_counts().is_empty(),
+        "a removed task is still counted"
+    );
+    let (out, _) = t.apply(
+        3,
+        &batch(vec![remove(task("t1", "", 0, "", TaskState::New))], false),
+    );
     assert!(matches!(out.rejected[0].1, Conflict::NotFound { .. }));
 }
 

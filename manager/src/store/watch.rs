@@ -123,22 +123,21 @@ impl Watchers {
         if events.is_empty() {
             return;
         }
-        let keyed = |subs: &HashMap<String, Vec<Sink>>,
-                     each: KeysOf|
-         -> HashMap<String, Vec<Event>> {
-            let mut out: HashMap<String, Vec<Event>> = HashMap::new();
-            if subs.is_empty() {
-                return out;
-            }
-            for ev in &events {
-                each(ev, &mut |key: &str| {
-                    if subs.contains_key(key) {
-                        out.entry(key.to_string()).or_default().push(ev.clone());
-                    }
-                });
-            }
-            out
-        };
+        let keyed =
+            |subs: &HashMap<String, Vec<Sink>>, each: KeysOf| -> HashMap<String, Vec<Event>> {
+                let mut out: HashMap<String, Vec<Event>> = HashMap::new();
+                if subs.is_empty() {
+                    return out;
+                }
+                for ev in &events {
+                    each(ev, &mut |key: &str| {
+                        if subs.contains_key(key) {
+                            out.entry(key.to_string()).or_default().push(ev.clone());
+                        }
+                    });
+                }
+                out
+            };
         let per_node = keyed(&self.by_node, |e, f| e.for_each_node(f));
         let per_service = keyed(&self.by_service, |e, f| e.for_each_service(f));
         send_keyed(&mut self.by_node, index, per_node);
