@@ -21,6 +21,30 @@ pub static RAFT_COMMIT_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
+/// Time to make one Ready's entries and hard state durable (redb commit with fsync).
+pub static RAFT_PERSIST_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
+    register_histogram!(
+        HistogramOpts::new(
+            "swarm_raft_persist_seconds",
+            "Time to persist one raft Ready (entries + hard state, fsynced)"
+        )
+        .buckets(prometheus::exponential_buckets(0.0001, 2.0, 16).expect("valid buckets"))
+    )
+    .expect("metric registers once")
+});
+
+/// Time to apply one Ready's committed entries to the store.
+pub static RAFT_APPLY_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
+    register_histogram!(
+        HistogramOpts::new(
+            "swarm_raft_apply_seconds",
+            "Time to apply one Ready's committed entries to the in-memory store"
+        )
+        .buckets(prometheus::exponential_buckets(0.0001, 2.0, 16).expect("valid buckets"))
+    )
+    .expect("metric registers once")
+});
+
 /// Raft entries applied to the store.
 pub static RAFT_APPLIED_ENTRIES: LazyLock<IntCounter> = LazyLock::new(|| {
     register_int_counter!(

@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use prost::Message as _;
-use protobuf::Message as _;
 use raft::prelude::{ConfChange, ConfChangeV2, Entry, EntryType, HardState};
 use raft::{RawNode, StateRole};
 use swarm_proto::{StoreBatch, StoreSnapshot};
@@ -189,7 +188,9 @@ impl Driver {
         self.apply(committed)?;
         let hs: Option<HardState> = ready.hs().cloned();
         if !ready.entries().is_empty() || hs.is_some() {
+            let at = Instant::now();
             self.raw.store().persist(ready.entries(), hs.as_ref())?;
+            metrics::RAFT_PERSIST_SECONDS.observe(at.elapsed().as_secs_f64());
         }
         if !ready.persisted_messages().is_empty() {
             self.transport.send(ready.take_persisted_messages());
@@ -225,6 +226,7 @@ impl Driver {
         let Some(last) = entries.last().map(|e| e.index) else {
             return Ok(());
         };
+        let at = Instant::now();
         let mut batches: Vec<(u64, StoreBatch)> = Vec::new();
         for e in entries {
             match e.get_entry_type() {
@@ -239,33 +241,34 @@ impl Driver {
                 }
                 EntryType::EntryConfChange => {
                     self.flush(&mut batches);
-                    let cc = ConfChange::parse_from_bytes(&e.data).map_err(|err| {
-                        DriverError::Entry {
-                            index: e.index,
-                            detail: err.to_string(),
-                        }
-                    })?;
-                    let cs = self.raw.apply_conf_change(&cc)?;
-                    self.raw.store().set_conf_state(cs)?;
+                    self.apply_conf_change::<ConfChange>(&e)?;
                 }
                 EntryType::EntryConfChangeV2 => {
                     self.flush(&mut batches);
-                    let cc = ConfChangeV2::parse_from_bytes(&e.data).map_err(|err| {
-                        DriverError::Entry {
-                            index: e.index,
-                            detail: err.to_string(),
-                        }
-                    })?;
-                    let cs = self.raw.apply_conf_change(&cc)?;
-                    self.raw.store().set_conf_state(cs)?;
+                    self.apply_conf_change::<ConfChangeV2>(&e)?;
                 }
             }
         }
         self.flush(&mut batches);
         self.memory.skip_to(last);
+        metrics::RAFT_APPLY_SECONDS.observe(at.elapsed().as_secs_f64());
         metrics::RAFT_APPLIED_ENTRIES.inc_by(last.saturating_sub(self.status.borrow().applied));
         self.status.send_modify(|s| s.applied = last);
         self.maybe_snapshot(last)
+    }
+
+    /// Applies a committed membership change to raft and records the new voters.
+    fn apply_conf_change<C>(&mut self, e: &Entry) -> Result<(), DriverError>
+    where
+        C: protobuf::Message + raft_proto::ConfChangeI,
+    {
+        let cc = C::parse_from_bytes(&e.data).map_err(|err| DriverError::Entry {
+            index: e.index,
+            detail: err.to_string(),
+        })?;
+        let cs = self.raw.apply_conf_change(&cc)?;
+        self.raw.store().set_conf_state(cs)?;
+        Ok(())
     }
 
     fn flush(&mut self, batches: &mut Vec<(u64, StoreBatch)>) {
