@@ -358,3 +358,76 @@ fn t60_a_corrupted_raft_db_is_refused() {
         "a refused manager must not serve"
     );
 }
+
+#[test]
+fn t70_force_new_cluster_keeps_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("m");
+    let mut m = ManagerProc::init(&state, &[]).unwrap();
+    m.ctl_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "keep",
+        "--replicas",
+        "2",
+        "keep:1",
+    ]);
+    let before = m.ctl_json(&["service", "inspect", "keep"]);
+    let status = m.proc.terminate(Duration::from_secs(10));
+    assert!(
+        status.success(),
+        "SIGTERM should stop the manager cleanly: {status:?}"
+    );
+    let m = ManagerProc::init(&state, &["--force-new-cluster"]).unwrap();
+    assert_eq!(
+        m.ctl_json(&["service", "inspect", "keep"]),
+        before,
+        "--force-new-cluster lost or changed the data"
+    );
+    wait_for("the kept service to run again", CONVERGE, || {
+        (running(&m.tasks("keep")) == 2).then_some(())
+    });
+}
+
+#[test]
+fn t80_metrics_endpoint_serves_store_and_raft_figures() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = format!("127.0.0.1:{}", swarm_tests::free_port());
+    let m = ManagerProc::init(&dir.path().join("m"), &["--metrics-addr", &metrics]).unwrap();
+    m.ctl_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "web",
+        "--replicas",
+        "3",
+        "web:1",
+    ]);
+    wait_for("3 tasks RUNNING", CONVERGE, || {
+        (running(&m.tasks("web")) == 3).then_some(())
+    });
+    let scrape = || {
+        let mut s = std::net::TcpStream::connect(&metrics).expect("metrics endpoint");
+        write!(s, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+        let mut body = String::new();
+        s.read_to_string(&mut body).unwrap();
+        body
+    };
+    let body = wait_for("the running gauge to reach 3", CONVERGE, || {
+        let b = scrape();
+        b.contains("swarm_tasks{state=\"running\"} 3").then_some(b)
+    });
+    for name in [
+        "swarm_raft_commit_seconds_count",
+        "swarm_raft_applied_entries_total",
+        "swarm_store_objects{table=\"services\"} 1",
+        "swarm_scheduler_placements_total",
+        "swarm_dispatcher_sessions 1",
+    ] {
+        assert!(body.contains(name), "metric {name} missing from:\n{body}");
+    }
+}
