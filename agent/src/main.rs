@@ -124,7 +124,7 @@ async fn main() -> anyhow::Result<()> {
             .await
             .with_context(|| format!("bind --metrics-addr {addr}"))?;
         tracing::info!(%addr, "serving metrics at /metrics");
-        tokio::spawn(serve_metrics(listener, shutdown.clone()));
+        tokio::spawn(metrics::serve(listener, shutdown.clone()));
     }
 
     let config = AgentConfig {
@@ -154,24 +154,6 @@ async fn stop_on_signal(shutdown: CancellationToken) {
     }
     tracing::info!("signal received; stopping");
     shutdown.cancel();
-}
-
-async fn serve_metrics(listener: tokio::net::TcpListener, shutdown: CancellationToken) {
-    let app = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(|| async {
-            (
-                [("content-type", "text/plain; version=0.0.4")],
-                metrics::render(),
-            )
-        }),
-    );
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.cancelled_owned().await })
-        .await;
-    if let Err(e) = served {
-        tracing::error!(error = %e, "metrics server failed");
-    }
 }
 
 #[cfg(test)]

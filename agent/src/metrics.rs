@@ -99,6 +99,25 @@ pub fn render() -> String {
         .unwrap_or_else(|e| format!("# encoding metrics failed: {e}\n"))
 }
 
+/// Serves [`render`] on `GET /metrics` until `shutdown` (agents and managers both use it).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(|| async {
+            ([("content-type", "text/plain; version=0.0.4")], render())
+        }),
+    );
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled_owned().await })
+        .await;
+    if let Err(e) = served {
+        tracing::error!(error = %e, "metrics server failed");
+    }
+}
+
 fn label(s: TaskState) -> &'static str {
     use TaskState as S;
     match s {
