@@ -1,6 +1,8 @@
-//! Group commit of task status updates: whatever arrives while one raft write is in flight
-//! goes into the next one, so many agents' reports cost one write per round trip.
+//! Group commit of task status updates: whatever arrives while the raft writes in flight
+//! commit goes into the next one, so many agents' reports cost one write per round trip.
 
+use futures::StreamExt as _;
+use futures::stream::FuturesUnordered;
 use swarm_proto::StoreAction;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -9,6 +11,11 @@ use crate::store::{Store, StoreError};
 
 /// Largest number of status patches in one raft entry.
 const MAX_BATCH: usize = 10_000;
+/// Writes proposed at once. With two, the next batch is already proposed while one commits,
+/// so a report waits for at most one commit behind it rather than two. Order between
+/// batches does not matter: an agent sends its next report only after the last one is
+/// acknowledged, and the store only applies a status that moves its task forward.
+const IN_FLIGHT: usize = 2;
 
 type Item = (Vec<StoreAction>, oneshot::Sender<Result<(), StoreError>>);
 
@@ -39,25 +46,34 @@ impl StatusBatcher {
 }
 
 async fn run(store: Store, mut rx: mpsc::Receiver<Item>, shutdown: CancellationToken) {
+    let mut in_flight = FuturesUnordered::new();
     loop {
-        let first = tokio::select! {
+        tokio::select! {
+            biased;
             _ = shutdown.cancelled() => return,
-            item = rx.recv() => match item { Some(i) => i, None => return },
-        };
-        let mut actions = first.0;
-        let mut replies = vec![first.1];
-        while actions.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok((a, r)) => {
-                    actions.extend(a);
-                    replies.push(r);
+            Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
+            item = rx.recv(), if in_flight.len() < IN_FLIGHT => {
+                let Some((mut actions, reply)) = item else { break };
+                let mut replies = vec![reply];
+                while actions.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok((a, r)) => {
+                            actions.extend(a);
+                            replies.push(r);
+                        }
+                        Err(_) => break,
+                    }
                 }
-                Err(_) => break,
+                let store = store.clone();
+                in_flight.push(async move {
+                    let result = store.write(actions).await.map(|_| ());
+                    for r in replies {
+                        let _ = r.send(result.clone());
+                    }
+                });
             }
         }
-        let result = store.write(actions).await.map(|_| ());
-        for r in replies {
-            let _ = r.send(result.clone());
-        }
     }
+    // The channel closed: answer what is already proposed.
+    while in_flight.next().await.is_some() {}
 }

@@ -7,22 +7,39 @@ use crate::store::{Store, StoreError};
 /// The most actions in one store write (one raft entry).
 pub const MAX_BATCH: usize = 2_000;
 
+/// How many batches [`write_batched`] keeps proposed at once. Raft orders them; keeping
+/// several in flight lets one Ready persist and apply them together instead of paying a
+/// commit round trip per batch.
+pub const IN_FLIGHT: usize = 32;
+
 /// Writes `actions` in batches of at most [`MAX_BATCH`], each non-atomic: an action that
 /// conflicts (a patch that no longer moves its task forward, a task that is gone) is skipped
-/// and the others apply. Returns how many applied; stops at the first failed write (not the
-/// leader, proposal dropped).
+/// and the others apply. Up to [`IN_FLIGHT`] batches are proposed at once, in order (the
+/// batches are independent: no action depends on another batch's outcome). Returns how many
+/// applied, or the first failed write (not the leader, proposal dropped); batches already
+/// proposed may still have applied then, which the caller's next plan sees.
 pub async fn write_batched(
     store: &Store,
     actions: Vec<StoreAction>,
     who: &'static str,
 ) -> Result<usize, StoreError> {
+    use futures::StreamExt as _;
+
     let total = actions.len();
-    let mut applied = 0;
+    let mut chunks: Vec<Vec<StoreAction>> = Vec::with_capacity(total.div_ceil(MAX_BATCH));
     let mut it = actions.into_iter().peekable();
     while it.peek().is_some() {
-        let chunk: Vec<StoreAction> = it.by_ref().take(MAX_BATCH).collect();
-        let n = chunk.len();
-        let outcome = store.write(chunk).await?;
+        chunks.push(it.by_ref().take(MAX_BATCH).collect());
+    }
+    let mut writes = futures::stream::iter(chunks)
+        .map(|chunk| async move {
+            let n = chunk.len();
+            store.write(chunk).await.map(|outcome| (n, outcome))
+        })
+        .buffered(IN_FLIGHT);
+    let mut applied = 0;
+    while let Some(result) = writes.next().await {
+        let (n, outcome) = result?;
         if !outcome.rejected.is_empty() {
             tracing::debug!(
                 component = who,

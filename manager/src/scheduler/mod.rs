@@ -17,7 +17,8 @@
 //! * **Debounce**: a pass runs once the event channel is drained, and passes are at least
 //!   [`PASS_INTERVAL`] apart, so under load placements are committed in batches every
 //!   ~50 ms (SwarmKit commits after 50 ms of quiet, at most 1 s late).
-//! * **Writes** are [`TaskPatch`]es in batches of at most [`MAX_WRITE`] actions. A rejected
+//! * **Writes** are [`TaskPatch`]es in batches of at most [`MAX_WRITE`] actions, several
+//!   proposed at once (a failed one is requeued, the others stand). A rejected
 //!   patch means the task changed under us: it is dropped (and its tentative placement
 //!   undone); its next event brings it back if it is still pending. An event older than our
 //!   own write of a task is ignored, so a stale PENDING event cannot re-queue a task we
@@ -43,6 +44,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt as _;
 use swarm_proto::{Node, Task, TaskPatch, TaskState, TaskStatus};
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::time::Instant;
@@ -62,6 +64,8 @@ pub use node_set::NodeSet;
 pub const PASS_INTERVAL: Duration = Duration::from_millis(50);
 /// Most actions in one store write.
 pub const MAX_WRITE: usize = 2_000;
+/// Writes of one pass proposed at once (raft orders them; one Ready commits them together).
+const WRITES_IN_FLIGHT: usize = 32;
 /// How long to wait after a failed write before the next pass.
 const WRITE_RETRY: Duration = Duration::from_secs(1);
 /// Longest time spent draining queued events before a due pass may run.
@@ -246,18 +250,31 @@ impl Scheduler {
         }
         SCHEDULER_UNSCHEDULABLE.inc_by(unschedulable);
 
+        if shutdown.is_cancelled() {
+            return;
+        }
         let mut placed = 0u64;
-        let mut chunks = writes.chunks(MAX_WRITE);
-        while let Some(chunk) = chunks.next() {
-            if shutdown.is_cancelled() {
-                return;
-            }
-            let now = swarm_proto::ext::now_ns();
-            let actions = chunk
-                .iter()
-                .map(|(d, _)| store::patch_task(patch(d, now)))
-                .collect();
-            match self.store.write(actions).await {
+        let now = swarm_proto::ext::now_ns();
+        let store = self.store.clone();
+        let ranges: Vec<std::ops::Range<usize>> = (0..writes.len())
+            .step_by(MAX_WRITE)
+            .map(|start| start..writes.len().min(start + MAX_WRITE))
+            .collect();
+        let futures: Vec<_> = ranges
+            .into_iter()
+            .map(|range| {
+                let actions = writes[range.clone()]
+                    .iter()
+                    .map(|(d, _)| store::patch_task(patch(d, now)))
+                    .collect();
+                let store = store.clone();
+                async move { (range, store.write(actions).await) }
+            })
+            .collect();
+        let mut results = futures::stream::iter(futures).buffered(WRITES_IN_FLIGHT);
+        while let Some((range, result)) = results.next().await {
+            let chunk = &writes[range];
+            match result {
                 Ok(outcome) => {
                     let rejected: HashSet<usize> =
                         outcome.rejected.iter().map(|(i, _)| *i).collect();
@@ -280,11 +297,10 @@ impl Scheduler {
                 }
                 Err(e) => {
                     warn!(error = %e, "writing scheduling decisions failed; retrying in {WRITE_RETRY:?}");
-                    for (d, task) in std::iter::once(chunk).chain(chunks).flatten() {
+                    for (d, task) in chunk {
                         self.requeue(d, task);
                     }
                     self.not_before = Some(Instant::now() + WRITE_RETRY);
-                    break;
                 }
             }
         }

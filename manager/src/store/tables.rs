@@ -54,7 +54,9 @@ pub struct Tables {
     pub(super) service_names: HashMap<String, String>,
     pub(super) tasks_by_service: HashMap<Id, Ids>,
     pub(super) tasks_by_node: HashMap<Id, Ids>,
-    pub(super) tasks_by_slot: HashMap<(Id, u64), Ids>,
+    /// A slot holds one task or a handful (its history), so a sorted vector is far cheaper
+    /// than a tree set.
+    pub(super) tasks_by_slot: HashMap<(Id, u64), Arc<Vec<Id>>>,
     /// Tasks per observed state, kept as tasks are written (metrics read it in O(1)).
     task_states: std::collections::BTreeMap<i32, usize>,
 }
@@ -116,7 +118,13 @@ impl Tables {
         service_id: &str,
         slot: u64,
     ) -> impl Iterator<Item = &'a Arc<Task>> {
-        self.indexed(self.tasks_by_slot.get(&(Id::from(service_id), slot)))
+        let ids = self
+            .tasks_by_service
+            .get_key_value(service_id)
+            .and_then(|(service, _)| self.tasks_by_slot.get(&(service.clone(), slot)));
+        ids.into_iter()
+            .flat_map(|ids| ids.iter())
+            .filter_map(|id| self.tasks.get(id))
     }
 
     fn indexed<'a>(&'a self, ids: Option<&'a Ids>) -> impl Iterator<Item = &'a Arc<Task>> {
@@ -180,38 +188,48 @@ impl Tables {
     }
 
     pub(super) fn put_task(&mut self, t: Arc<Task>) {
-        let id: Id = Id::from(t.id.as_str());
-        if let Some(old) = self.tasks.get(&id).cloned() {
-            self.count_state(&old, -1);
-            if old.service_id == t.service_id && old.node_id == t.node_id && old.slot == t.slot {
-                // A status or desired-state change: the indexes already hold it.
-                self.count_state(&t, 1);
-                self.tasks.insert(id, t);
-                return;
+        let old = self.tasks.get(t.id.as_str()).cloned();
+        // Reuse the stored id: no allocation for an update.
+        let id: Id = match self.tasks.get_key_value(t.id.as_str()) {
+            Some((k, _)) => k.clone(),
+            None => Id::from(t.id.as_str()),
+        };
+        match old {
+            Some(old) => {
+                self.count_state(&old, -1);
+                // Only the indexes whose key changed are touched: a status or desired-state
+                // change touches none, an assignment only the node index.
+                if old.service_id != t.service_id || old.slot != t.slot {
+                    self.unindex_service_and_slot(&old);
+                    self.index_service_and_slot(&t, &id);
+                }
+                if old.node_id != t.node_id {
+                    if !old.node_id.is_empty() {
+                        index_remove(&mut self.tasks_by_node, old.node_id.as_str(), &old.id);
+                    }
+                    if !t.node_id.is_empty() {
+                        index_add(&mut self.tasks_by_node, &t.node_id, &id);
+                    }
+                }
             }
-            self.unindex_task(&old);
+            None => {
+                self.index_service_and_slot(&t, &id);
+                if !t.node_id.is_empty() {
+                    index_add(&mut self.tasks_by_node, &t.node_id, &id);
+                }
+            }
         }
         self.count_state(&t, 1);
-        index_add(
-            &mut self.tasks_by_service,
-            Id::from(t.service_id.as_str()),
-            &id,
-        );
-        if !t.node_id.is_empty() {
-            index_add(&mut self.tasks_by_node, Id::from(t.node_id.as_str()), &id);
-        }
-        index_add(
-            &mut self.tasks_by_slot,
-            (Id::from(t.service_id.as_str()), t.slot),
-            &id,
-        );
         self.tasks.insert(id, t);
     }
 
     pub(super) fn delete_task(&mut self, id: &str) -> Option<Arc<Task>> {
         let old = self.tasks.remove(id)?;
         self.count_state(&old, -1);
-        self.unindex_task(&old);
+        self.unindex_service_and_slot(&old);
+        if !old.node_id.is_empty() {
+            index_remove(&mut self.tasks_by_node, old.node_id.as_str(), &old.id);
+        }
         Some(old)
     }
 
@@ -224,15 +242,26 @@ impl Tables {
         }
     }
 
-    fn unindex_task(&mut self, t: &Task) {
-        index_remove(&mut self.tasks_by_service, t.service_id.as_str(), &t.id);
-        if !t.node_id.is_empty() {
-            index_remove(&mut self.tasks_by_node, t.node_id.as_str(), &t.id);
+    fn index_service_and_slot(&mut self, t: &Task, id: &Id) {
+        let service = index_add(&mut self.tasks_by_service, &t.service_id, id);
+        let slot = self.tasks_by_slot.entry((service, t.slot)).or_default();
+        let ids = Arc::make_mut(slot);
+        if let Err(at) = ids.binary_search(id) {
+            ids.insert(at, id.clone());
         }
-        let slot_key = (Id::from(t.service_id.as_str()), t.slot);
-        if let Some(set) = self.tasks_by_slot.get_mut(&slot_key) {
-            set.remove(t.id.as_str());
-            if set.is_empty() {
+    }
+
+    fn unindex_service_and_slot(&mut self, t: &Task) {
+        let Some((service, _)) = self.tasks_by_service.get_key_value(t.service_id.as_str()) else {
+            return;
+        };
+        let slot_key = (service.clone(), t.slot);
+        index_remove(&mut self.tasks_by_service, t.service_id.as_str(), &t.id);
+        if let Some(slot) = self.tasks_by_slot.get_mut(&slot_key) {
+            if let Ok(at) = slot.binary_search_by(|i| (**i).cmp(t.id.as_str())) {
+                Arc::make_mut(slot).remove(at);
+            }
+            if slot.is_empty() {
                 self.tasks_by_slot.remove(&slot_key);
             }
         }
@@ -247,8 +276,19 @@ pub fn service_name(s: &Service) -> &str {
         .map_or("", |a| a.name.as_str())
 }
 
-fn index_add<K: std::hash::Hash + Eq + Clone>(idx: &mut HashMap<K, Ids>, key: K, id: &Id) {
-    idx.entry(key).or_default().insert(id.clone());
+/// Adds `id` under `key`, reusing the stored key when there is one (no allocation); returns
+/// the stored key.
+fn index_add(idx: &mut HashMap<Id, Ids>, key: &str, id: &Id) -> Id {
+    if let Some((k, _)) = idx.get_key_value(key) {
+        let k = k.clone();
+        if let Some(set) = idx.get_mut(key) {
+            set.insert(id.clone());
+        }
+        return k;
+    }
+    let k = Id::from(key);
+    idx.insert(k.clone(), Ids::unit(id.clone()));
+    k
 }
 
 fn index_remove(idx: &mut HashMap<Id, Ids>, key: &str, id: &str) {
