@@ -36,6 +36,39 @@ fn node_id(m: &ManagerProc, hostname: &str) -> Option<String> {
     })
 }
 
+/// Starts a standalone agent named `hostname` and waits until it has joined; returns the
+/// process and its node id.
+fn join_worker(
+    m: &ManagerProc,
+    dir: &std::path::Path,
+    hostname: &str,
+) -> (swarm_tests::Proc, String) {
+    let agent = spawn_agent(m, &dir.join(hostname), hostname).unwrap();
+    let id = wait_for(&format!("{hostname} to join"), CONVERGE, || {
+        node_id(m, hostname)
+    });
+    (agent, id)
+}
+
+/// `swarmctl service create -d --name NAME --replicas N [extra…] NAME:1`; returns its output
+/// (the new service id).
+fn create_service(m: &ManagerProc, name: &str, replicas: u32, extra: &[&str]) -> String {
+    let replicas = replicas.to_string();
+    let artifact = format!("{name}:1");
+    let mut args = vec![
+        "service",
+        "create",
+        "-d",
+        "--name",
+        name,
+        "--replicas",
+        &replicas,
+    ];
+    args.extend_from_slice(extra);
+    args.push(&artifact);
+    m.ctl_ok(&args)
+}
+
 #[test]
 fn t10_create_scale_reap_and_survive_kill9() {
     swarm_tests::init_tracing();
@@ -43,16 +76,7 @@ fn t10_create_scale_reap_and_survive_kill9() {
     let mut m = ManagerProc::init(&dir.path().join("m"), &["--task-history-limit", "1"]).unwrap();
 
     tracing::info!("--- create a service of 5 replicas");
-    let id = m.ctl_ok(&[
-        "service",
-        "create",
-        "-d",
-        "--name",
-        "web",
-        "--replicas",
-        "5",
-        "web:1",
-    ]);
+    let id = create_service(&m, "web", 5, &[]);
     assert_eq!(id.trim().len(), 25, "service create prints the id: {id:?}");
     wait_for("5 tasks RUNNING", CONVERGE, || {
         (running(&m.tasks("web")) == 5).then_some(())
@@ -163,18 +187,8 @@ fn t30_standalone_agent_joins_and_runs_tasks() {
     drop(bad);
 
     tracing::info!("--- the right token joins; tasks land on the agent");
-    let _agent = spawn_agent(&m, &dir.path().join("a1"), "worker-1").unwrap();
-    let worker = wait_for("worker-1 to join", CONVERGE, || node_id(&m, "worker-1"));
-    m.ctl_ok(&[
-        "service",
-        "create",
-        "-d",
-        "--name",
-        "api",
-        "--replicas",
-        "3",
-        "api:1",
-    ]);
+    let (_agent, worker) = join_worker(&m, dir.path(), "worker-1");
+    create_service(&m, "api", 3, &[]);
     wait_for("3 tasks RUNNING on worker-1", CONVERGE, || {
         let tasks = m.tasks("api");
         (running(&tasks) == 3 && tasks.iter().all(|t| t["node_id"] == worker.as_str()))
@@ -187,18 +201,8 @@ fn t40_drain_moves_tasks_to_other_nodes() {
     swarm_tests::init_tracing();
     let dir = tempfile::tempdir().unwrap();
     let m = ManagerProc::init(&dir.path().join("m"), &[]).unwrap();
-    let _agent = spawn_agent(&m, &dir.path().join("a1"), "worker-1").unwrap();
-    let worker = wait_for("worker-1 to join", CONVERGE, || node_id(&m, "worker-1"));
-    m.ctl_ok(&[
-        "service",
-        "create",
-        "-d",
-        "--name",
-        "web",
-        "--replicas",
-        "4",
-        "web:1",
-    ]);
+    let (_agent, worker) = join_worker(&m, dir.path(), "worker-1");
+    create_service(&m, "web", 4, &[]);
     wait_for("4 tasks RUNNING spread over both nodes", CONVERGE, || {
         let tasks = m.tasks("web");
         let on_worker = tasks
@@ -231,20 +235,8 @@ fn t45_a_dead_node_goes_down_and_its_tasks_move() {
     swarm_tests::init_tracing();
     let dir = tempfile::tempdir().unwrap();
     let m = ManagerProc::init(&dir.path().join("m"), &["--dispatcher-heartbeat", "500ms"]).unwrap();
-    let mut agent = spawn_agent(&m, &dir.path().join("a1"), "worker-1").unwrap();
-    let worker = wait_for("worker-1 to join", CONVERGE, || node_id(&m, "worker-1"));
-    m.ctl_ok(&[
-        "service",
-        "create",
-        "-d",
-        "--name",
-        "web",
-        "--replicas",
-        "2",
-        "--restart-delay",
-        "0s",
-        "web:1",
-    ]);
+    let (mut agent, worker) = join_worker(&m, dir.path(), "worker-1");
+    create_service(&m, "web", 2, &["--restart-delay", "0s"]);
     wait_for("a task RUNNING on worker-1", CONVERGE, || {
         let tasks = m.tasks("web");
         (running(&tasks) == 2 && tasks.iter().any(|t| t["node_id"] == worker.as_str()))
@@ -275,16 +267,7 @@ fn t50_agent_kill9_and_restart_readopts_its_tasks() {
     let state = dir.path().join("a1");
     let mut agent = spawn_agent(&m, &state, "worker-1").unwrap();
     let worker = wait_for("worker-1 to join", CONVERGE, || node_id(&m, "worker-1"));
-    m.ctl_ok(&[
-        "service",
-        "create",
-        "-d",
-        "--name",
-        "db",
-        "--replicas",
-        "3",
-        "db:1",
-    ]);
+    create_service(&m, "db", 3, &[]);
     wait_for("3 tasks RUNNING", CONVERGE, || {
         (running(&m.tasks("db")) == 3).then_some(())
     });
@@ -323,16 +306,7 @@ fn t60_a_corrupted_raft_db_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("m");
     let mut m = ManagerProc::init(&state, &[]).unwrap();
-    m.ctl_ok(&[
-        "service",
-        "create",
-        "-d",
-        "--name",
-        "web",
-        "--replicas",
-        "1",
-        "web:1",
-    ]);
+    create_service(&m, "web", 1, &[]);
     let status = m.proc.terminate(Duration::from_secs(10));
     assert!(
         status.success(),
@@ -364,16 +338,7 @@ fn t70_force_new_cluster_keeps_the_data() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("m");
     let mut m = ManagerProc::init(&state, &[]).unwrap();
-    m.ctl_ok(&[
-        "service",
-        "create",
-        "-d",
-        "--name",
-        "keep",
-        "--replicas",
-        "2",
-        "keep:1",
-    ]);
+    create_service(&m, "keep", 2, &[]);
     let before = m.ctl_json(&["service", "inspect", "keep"]);
     let status = m.proc.terminate(Duration::from_secs(10));
     assert!(
@@ -397,16 +362,7 @@ fn t80_metrics_endpoint_serves_store_and_raft_figures() {
     let dir = tempfile::tempdir().unwrap();
     let metrics = format!("127.0.0.1:{}", swarm_tests::free_port());
     let m = ManagerProc::init(&dir.path().join("m"), &["--metrics-addr", &metrics]).unwrap();
-    m.ctl_ok(&[
-        "service",
-        "create",
-        "-d",
-        "--name",
-        "web",
-        "--replicas",
-        "3",
-        "web:1",
-    ]);
+    create_service(&m, "web", 3, &[]);
     wait_for("3 tasks RUNNING", CONVERGE, || {
         (running(&m.tasks("web")) == 3).then_some(())
     });
