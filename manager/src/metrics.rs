@@ -9,40 +9,35 @@ use prometheus::{
     register_int_gauge_vec,
 };
 
+/// A latency histogram with buckets from 100 µs to ~3.3 s (doubling).
+fn latency(name: &str, help: &str) -> Histogram {
+    let buckets = prometheus::exponential_buckets(0.0001, 2.0, 16).expect("valid buckets");
+    register_histogram!(HistogramOpts::new(name, help).buckets(buckets))
+        .expect("metric registers once")
+}
+
 /// Time from proposing a raft entry to applying it locally.
 pub static RAFT_COMMIT_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
-    register_histogram!(
-        HistogramOpts::new(
-            "swarm_raft_commit_seconds",
-            "Time from proposing a store batch to applying it"
-        )
-        .buckets(prometheus::exponential_buckets(0.0001, 2.0, 16).expect("valid buckets"))
+    latency(
+        "swarm_raft_commit_seconds",
+        "Time from proposing a store batch to applying it",
     )
-    .expect("metric registers once")
 });
 
 /// Time to make one Ready's entries and hard state durable (redb commit with fsync).
 pub static RAFT_PERSIST_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
-    register_histogram!(
-        HistogramOpts::new(
-            "swarm_raft_persist_seconds",
-            "Time to persist one raft Ready (entries + hard state, fsynced)"
-        )
-        .buckets(prometheus::exponential_buckets(0.0001, 2.0, 16).expect("valid buckets"))
+    latency(
+        "swarm_raft_persist_seconds",
+        "Time to persist one raft Ready (entries + hard state, fsynced)",
     )
-    .expect("metric registers once")
 });
 
 /// Time to apply one Ready's committed entries to the store.
 pub static RAFT_APPLY_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
-    register_histogram!(
-        HistogramOpts::new(
-            "swarm_raft_apply_seconds",
-            "Time to apply one Ready's committed entries to the in-memory store"
-        )
-        .buckets(prometheus::exponential_buckets(0.0001, 2.0, 16).expect("valid buckets"))
+    latency(
+        "swarm_raft_apply_seconds",
+        "Time to apply one Ready's committed entries to the in-memory store",
     )
-    .expect("metric registers once")
 });
 
 /// Raft entries applied to the store.
