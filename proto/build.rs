@@ -7,6 +7,8 @@ const PROTOS: &[&str] = &[
     "proto/swarm/raft.proto",
     "proto/swarm/control.proto",
     "proto/swarm/dispatcher.proto",
+    "proto/swarm/artifact.proto",
+    "proto/swarm/logs.proto",
 ];
 
 /// Enum-typed fields (prost stores them as i32) that JSON output should show by name.
@@ -23,6 +25,7 @@ const ENUM_FIELDS: &[(&str, &str)] = &[
         "update_failure_action",
     ),
     (".swarm.UpdateConfig.order", "update_order"),
+    (".swarm.Artifact.kind", "artifact_kind"),
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -16,14 +16,17 @@
 //! Embed an agent with [`run`] (a manager's in-process agent, the scale benchmark's simulated
 //! agents, tests), or run the `swarm-agent` binary.
 
+pub mod artifacts;
 pub mod backoff;
 pub mod errors;
 pub mod exec;
+pub mod logs;
 pub mod metrics;
 pub mod node_file;
 pub mod reporter;
 pub mod session;
 pub mod taskdb;
+pub mod tasklog;
 pub mod worker;
 
 #[cfg(test)]
@@ -42,7 +45,7 @@ use tokio_util::sync::CancellationToken;
 use crate::exec::Backend;
 use crate::node_file::NodeFile;
 use crate::reporter::Reporter;
-use crate::session::{SessionConfig, SessionLoop};
+use crate::session::{SessionConfig, SessionLinks, SessionLoop};
 use crate::taskdb::TaskDb;
 use crate::worker::Worker;
 
@@ -64,6 +67,10 @@ pub struct AgentConfig {
     pub labels: HashMap<String, String>,
     /// Runs the tasks.
     pub backend: Arc<dyn Backend>,
+    /// Where the agent publishes its current dispatcher session. Give the backend a clone
+    /// (artifact fetches) before starting the agent; `SessionLinks::new()` when nothing
+    /// else needs it.
+    pub links: SessionLinks,
 }
 
 impl std::fmt::Debug for AgentConfig {
@@ -112,6 +119,12 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> anyhow::Re
     let worker = Worker::start(db.clone(), Arc::clone(&config.backend), reporter.clone())
         .await
         .context("start the worker")?;
+    let log_publisher = tokio::spawn(logs::run(
+        config.links.clone(),
+        db.clone(),
+        logs::PublisherConfig::new(tasklog::logs_dir(&config.state_dir)),
+        shutdown.child_token(),
+    ));
     let session = SessionLoop::new(
         SessionConfig {
             description: describe(&config),
@@ -119,11 +132,13 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> anyhow::Re
             join_token: config.join_token,
             node_id,
             node_file,
+            links: config.links,
         },
         StdRng::from_os_rng(),
     );
     session.run(&worker, &reporter, &shutdown).await;
 
+    let _ = log_publisher.await;
     worker.stop().await;
     drop(reporter);
     db.close().await;

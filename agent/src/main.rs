@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! swarm-agent --manager HOST:PORT [--manager HOST:PORT]... --join-token TOKEN
-//!             [--state-dir DIR] [--backend null] [--label K=V]... [--hostname H]
+//!             [--state-dir DIR] [--backend wasi|null] [--label K=V]... [--hostname H]
 //!             [--metrics-addr ADDR]
 //! ```
 //!
@@ -12,11 +12,11 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use swarm_agent::exec::{Backend, NullBackend};
+use swarm_agent::exec::select::{self, BackendKind};
+use swarm_agent::session::SessionLinks;
 use swarm_agent::{AgentConfig, metrics};
 use tokio_util::sync::CancellationToken;
 
@@ -40,9 +40,9 @@ struct Cli {
     #[arg(long, value_name = "DIR", default_value = "/var/lib/swarm-agent")]
     state_dir: PathBuf,
 
-    /// Which runtime runs tasks. This build supports: null (tasks do nothing and run until
-    /// shut down).
-    #[arg(long, value_name = "NAME", default_value = "null", value_parser = parse_backend)]
+    /// Which runtime runs tasks: wasi (WebAssembly components and modules on wasmtime) or
+    /// null (tasks do nothing and run until shut down).
+    #[arg(long, value_name = "NAME", default_value = "wasi", value_parser = parse_backend)]
     backend: BackendKind,
 
     /// An engine label, usable in `engine.labels.KEY==VALUE` constraints. Repeatable.
@@ -56,11 +56,6 @@ struct Cli {
     /// Serve Prometheus metrics at http://ADDR/metrics.
     #[arg(long, value_name = "ADDR")]
     metrics_addr: Option<SocketAddr>,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum BackendKind {
-    Null,
 }
 
 fn parse_manager(s: &str) -> Result<String, String> {
@@ -84,12 +79,7 @@ fn parse_token(s: &str) -> Result<String, String> {
 }
 
 fn parse_backend(s: &str) -> Result<BackendKind, String> {
-    match s {
-        "null" => Ok(BackendKind::Null),
-        other => Err(format!(
-            "unknown backend '{other}': this build supports: null"
-        )),
-    }
+    s.parse()
 }
 
 fn parse_label(s: &str) -> Result<(String, String), String> {
@@ -115,12 +105,9 @@ async fn main() -> anyhow::Result<()> {
          and managers are not authenticated until mutual TLS lands; use only on a trusted network"
     );
 
-    let backend: Arc<dyn Backend> = match cli.backend {
-        BackendKind::Null => {
-            tracing::warn!("backend 'null': tasks do nothing and run until shut down");
-            Arc::new(NullBackend::new())
-        }
-    };
+    let links = SessionLinks::new();
+    let backend = select::build(cli.backend, &cli.state_dir, links.clone())
+        .with_context(|| format!("start the {:?} backend", cli.backend))?;
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
     if let Some(addr) = cli.metrics_addr {
@@ -139,6 +126,7 @@ async fn main() -> anyhow::Result<()> {
         hostname: cli.hostname.unwrap_or_default(),
         labels: cli.labels.into_iter().collect::<HashMap<_, _>>(),
         backend,
+        links,
     };
     tracing::info!(?config, "starting agent");
     swarm_agent::run(config, shutdown).await
@@ -187,7 +175,7 @@ mod tests {
             ok.labels,
             [("zone".into(), "a".into()), ("empty".into(), String::new())]
         );
-        assert!(matches!(ok.backend, BackendKind::Null));
+        assert_eq!(ok.backend, BackendKind::Wasi);
 
         let err = |args: &[&str]| parse(args).unwrap_err().to_string();
         let base = ["--manager", "m:1", "--join-token", "t"];
@@ -195,8 +183,8 @@ mod tests {
             base.iter().chain(extra.iter()).copied().collect()
         };
         assert!(
-            err(&with(&["--backend", "wasi"]))
-                .contains("unknown backend 'wasi': this build supports: null")
+            err(&with(&["--backend", "crun"]))
+                .contains("unknown backend 'crun': this build supports: wasi, null")
         );
         assert!(
             err(&with(&["--label", "novalue"]))

@@ -68,6 +68,24 @@ pub static SESSION_FAILURES: LazyLock<IntCounter> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
+/// WASM artifacts compiled by the WASI backend (cache misses on disk and in memory).
+pub static WASM_COMPILES: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "swarm_agent_wasm_compiles_total",
+        "WASM artifacts compiled by the WASI backend"
+    )
+    .expect("metric registers once")
+});
+
+/// Compiled WASM artifacts loaded from the on-disk cache instead of being compiled.
+pub static WASM_CACHE_LOADS: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "swarm_agent_wasm_cache_loads_total",
+        "Compiled WASM artifacts loaded from the on-disk cache"
+    )
+    .expect("metric registers once")
+});
+
 /// Registers every agent metric now, so that `/metrics` lists them all from the start.
 pub fn register() {
     LazyLock::force(&TASKS);
@@ -76,6 +94,8 @@ pub fn register() {
     LazyLock::force(&TASKDB_COMMITS);
     LazyLock::force(&SESSIONS);
     LazyLock::force(&SESSION_FAILURES);
+    LazyLock::force(&WASM_COMPILES);
+    LazyLock::force(&WASM_CACHE_LOADS);
 }
 
 /// Moves one task from state `from` to state `to` in [`TASKS`] (`None` = not counted).

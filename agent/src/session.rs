@@ -24,6 +24,7 @@
 
 mod dispatcher_sink;
 mod error;
+mod link;
 mod managers;
 
 use std::convert::Infallible;
@@ -44,6 +45,7 @@ use tonic::Streaming;
 use tonic::transport::{Channel, Endpoint};
 
 pub use error::SessionError;
+pub use link::{Link, SessionLinks};
 
 use self::dispatcher_sink::DispatcherSink;
 use self::managers::ManagerList;
@@ -72,6 +74,8 @@ pub struct SessionConfig {
     pub node_id: String,
     /// Where the node id the dispatcher assigns is persisted.
     pub node_file: NodeFile,
+    /// Published with each session that comes up, cleared when it ends.
+    pub links: SessionLinks,
 }
 
 /// Runs dispatcher sessions, one at a time, reconnecting until shut down.
@@ -80,6 +84,7 @@ pub struct SessionLoop {
     managers: ManagerList,
     backoff: Backoff,
     rng: StdRng,
+    links: SessionLinks,
 }
 
 struct Identity {
@@ -119,6 +124,7 @@ impl SessionLoop {
             },
             backoff: Backoff::session(),
             rng,
+            links: config.links,
         }
     }
 
@@ -142,6 +148,7 @@ impl SessionLoop {
                 e = self.attempt(&addr, worker, reporter) => Some(e),
             };
             reporter.disconnect();
+            self.links.clear();
             let Some(err) = ended else {
                 break;
             };
@@ -183,7 +190,8 @@ impl SessionLoop {
         worker: &WorkerHandle,
         reporter: &ReporterHandle,
     ) -> Result<Infallible, SessionError> {
-        let mut client = DispatcherClient::new(connect(addr).await?);
+        let channel = connect(addr).await?;
+        let mut client = DispatcherClient::new(channel.clone());
         let request = SessionRequest {
             description: Some(self.identity.description.clone()),
             node_id: self.identity.node_id.clone(),
@@ -217,6 +225,11 @@ impl SessionLoop {
         )
         .await?
         .into_inner();
+        self.links.publish(Link {
+            channel,
+            session_id: session_id.clone(),
+            node_id: self.identity.node_id.clone(),
+        });
         reporter.connect(Arc::new(DispatcherSink::new(
             client.clone(),
             session_id.clone(),

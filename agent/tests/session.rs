@@ -265,6 +265,7 @@ fn start_agent(
         hostname: "test-host".into(),
         labels: HashMap::from([("zone".to_string(), "a".to_string())]),
         backend,
+        links: swarm_agent::session::SessionLinks::new(),
     };
     let agent = tokio::spawn(swarm_agent::run(config, shutdown.clone()));
     (shutdown, agent)

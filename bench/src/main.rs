@@ -3,8 +3,11 @@
 //! Build everything first (`cargo build --release --workspace --bins`): benchmarks start the
 //! real `swarm-manager` and `swarmctl` binaries that sit next to this one.
 
+mod cluster;
 mod procs;
 mod scale;
+mod timed;
+mod wasm;
 
 use clap::{Parser, Subcommand};
 
@@ -24,6 +27,12 @@ enum Command {
     /// One manager process, N in-process agents (NullBackend, real gRPC over loopback), one
     /// service of T replicas: time from `service create` to all tasks RUNNING.
     Scale(scale::Args),
+    /// Agent-side start latency of sleeper tasks on the WASI backend (warm cache): p50, p99.
+    StartLatency(wasm::StartLatencyArgs),
+    /// One-node cluster, the real sleeper guest: `service create` to all replicas RUNNING.
+    Converge(wasm::ConvergeArgs),
+    /// Agent RSS with N idle sleeper instances.
+    Density(wasm::DensityArgs),
 }
 
 #[tokio::main]
@@ -36,5 +45,8 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Scale(a) => scale::run(a).await,
+        Command::StartLatency(a) => wasm::start_latency(a).await,
+        Command::Converge(a) => wasm::converge(a).await,
+        Command::Density(a) => wasm::density(a).await,
     }
 }

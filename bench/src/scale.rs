@@ -9,10 +9,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use crate::cluster::ManagerChild;
 use crate::procs;
 
 #[derive(clap::Args)]
@@ -30,55 +30,21 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let state = dir.path().join("manager");
-    let port = free_port()?;
-    let metrics_port = free_port()?;
-    let metrics = format!("127.0.0.1:{metrics_port}");
-    let log = std::fs::File::create(dir.path().join("manager.log"))?;
-    let mut manager = tokio::process::Command::new(procs::sibling("swarm-manager")?)
-        .args(["init", "--no-agent", "--state-dir"])
-        .arg(&state)
-        .args([
-            "--listen-addr",
-            &format!("127.0.0.1:{port}"),
-            "--metrics-addr",
-            &metrics,
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting swarm-manager")?;
-    let pid = manager.id().context("manager pid")?;
-    let socket = state.join("control.sock");
-    let token = procs::wait_until(
-        "the manager to answer",
-        Duration::from_secs(30),
-        Duration::from_millis(50),
-        || {
-            let socket = socket.clone();
-            async move {
-                procs::swarmctl(&socket, &["join-token", "worker", "-q"])
-                    .await
-                    .ok()
-            }
-        },
-    )
-    .await?;
-    let token = token.trim().to_string();
+    let manager = ManagerChild::start(dir.path(), &["--no-agent"]).await?;
+    let token = manager.worker_token().await?;
 
     let shutdown = CancellationToken::new();
     eprintln!("starting {} agents", args.nodes);
     for i in 0..args.nodes {
         let config = swarm_agent::AgentConfig {
-            managers: vec![format!("127.0.0.1:{port}")],
+            managers: vec![manager.addr.clone()],
             join_token: token.clone(),
             state_dir: dir.path().join(format!("agent-{i}")),
             node_id: None,
             hostname: format!("node-{i:04}"),
             labels: Default::default(),
             backend: Arc::new(swarm_agent::exec::NullBackend::default()),
+            links: swarm_agent::session::SessionLinks::new(),
         };
         let t = shutdown.clone();
         tokio::spawn(async move {
@@ -93,7 +59,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Duration::from_secs(120),
         Duration::from_millis(100),
         || {
-            let (m, s) = (metrics.clone(), ready.clone());
+            let (m, s) = (manager.metrics.clone(), ready.clone());
             async move { (procs::metric(&m, &s).await.ok()? as usize >= args.nodes).then_some(()) }
         },
     )
@@ -101,9 +67,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     eprintln!("creating a service of {} replicas", args.tasks);
     let start = Instant::now();
-    procs::swarmctl(
-        &socket,
-        &[
+    manager
+        .ctl(&[
             "service",
             "create",
             "-d",
@@ -111,27 +76,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             "bench",
             "--replicas",
             &args.tasks.to_string(),
-            "bench:1",
-        ],
-    )
-    .await?;
-    let running = "swarm_tasks{state=\"running\"}".to_string();
+            // A registry reference needs no `artifact push` (the null agents run anything).
+            "registry.test/bench:1",
+        ])
+        .await?;
+    let pid = manager.pid;
     let mut peak_rss = procs::rss_mib(pid)?;
-    procs::wait_until(
-        "all tasks RUNNING",
-        Duration::from_secs(args.timeout),
-        Duration::from_millis(50),
-        || {
-            let (m, s) = (metrics.clone(), running.clone());
+    manager
+        .wait_running(args.tasks, Duration::from_secs(args.timeout), || {
             peak_rss = peak_rss.max(procs::rss_mib(pid).unwrap_or(0.0));
-            async move { (procs::metric(&m, &s).await.ok()? as u64 >= args.tasks).then_some(()) }
-        },
-    )
-    .await?;
+        })
+        .await?;
     let seconds = start.elapsed().as_secs_f64();
     let rss = procs::rss_mib(pid)?.max(peak_rss);
     shutdown.cancel();
-    let _ = manager.kill().await;
+    drop(manager);
     println!(
         "{}",
         json!({
@@ -144,10 +103,4 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         })
     );
     Ok(())
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }

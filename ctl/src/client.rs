@@ -48,16 +48,21 @@ pub enum ConnectError {
 /// [`ConnectError`] saying whether the socket is missing, refused (no manager listening),
 /// not accessible, or failed otherwise.
 pub async fn connect(socket: &Path) -> Result<Client, ConnectError> {
+    Ok(ControlClient::new(channel(socket).await?))
+}
+
+/// A channel to the manager's control socket, for the services other than Control
+/// (`Logs`). Errors as [`connect`].
+pub async fn channel(socket: &Path) -> Result<Channel, ConnectError> {
     let path = socket.to_path_buf();
-    let channel = Endpoint::from_static("http://[::]:50051")
+    Endpoint::from_static("http://[::]:50051")
         .connect_timeout(Duration::from_secs(10))
         .connect_with_connector(tower::service_fn(move |_| {
             let path = path.clone();
             async move { Ok::<_, io::Error>(TokioIo::new(UnixStream::connect(path).await?)) }
         }))
         .await
-        .map_err(|e| classify(socket, &e))?;
-    Ok(ControlClient::new(channel))
+        .map_err(|e| classify(socket, &e))
 }
 
 /// Maps a transport error to what the user can do about it, by the io error inside it.

@@ -6,6 +6,7 @@
 //!
 //! ```text
 //!  main.rs ── clap ──▶ Cli ──▶ run()
+//!                              ├─ artifact.rs  artifact push|ls|inspect|rm
 //!                              ├─ cluster.rs   cluster inspect, join-token
 //!                              ├─ node.rs      node ls|inspect|update|rm|promote|demote
 //!                              ├─ service.rs   service create|ls|inspect|ps|scale|update|rollback|rm
@@ -13,16 +14,19 @@
 //!                              │    ├─ spec.rs + parse.rs   flags (spec/flags.rs) → ServiceSpec (pure)
 //!                              │    └─ progress.rs          convergence wait
 //!                              │         └─ progress/converge.rs  the decision (pure)
-//!                              └─ task.rs      task ls|inspect (+ the task table)
+//!                              ├─ task.rs      task ls|inspect (+ the task table)
+//!                              └─ logs.rs      service logs, task logs (Logs stream)
 //!  output.rs (tables, JSON, times) · pretty.rs (inspect --pretty) · error.rs (exit codes)
 //! ```
 //!
 //! The library exists so that end-to-end tests can reuse [`client::connect`] and the
 //! pure pieces; the `swarmctl` binary is a thin `main`.
 
+pub mod artifact;
 pub mod client;
 pub mod cluster;
 pub mod error;
+pub mod logs;
 pub mod node;
 pub mod output;
 pub mod parse;
@@ -63,6 +67,9 @@ pub struct Cli {
 /// Top-level command groups.
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Manage artifacts (WebAssembly files in the managers' artifact store)
+    #[command(subcommand)]
+    Artifact(artifact::ArtifactCmd),
     /// Manage the cluster
     #[command(subcommand)]
     Cluster(cluster::ClusterCmd),
@@ -86,6 +93,7 @@ pub enum Command {
 pub async fn run(cli: Cli) -> Result<(), CtlError> {
     let socket = cli.socket.as_path();
     match cli.command {
+        Command::Artifact(cmd) => artifact::run(cmd, socket).await,
         Command::Cluster(cmd) => cluster::run(cmd, socket).await,
         Command::JoinToken(a) => cluster::run(cluster::ClusterCmd::JoinToken(a), socket).await,
         Command::Node(cmd) => node::run(cmd, socket).await,

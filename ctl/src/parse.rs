@@ -9,10 +9,63 @@
 
 use std::time::Duration;
 
-use swarm_proto::{Mount, PortConfig};
+use swarm_proto::{Mount, PortConfig, Ulimit};
 
 /// Why a flag value was refused.
 pub type Reason = String;
+
+/// The ulimit names Docker accepts (`docker service create --ulimit`).
+const ULIMIT_NAMES: &[&str] = &[
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
+];
+
+/// Parses Docker's `--ulimit NAME=SOFT[:HARD]` (HARD defaults to SOFT; -1 is unlimited).
+/// Which names a runtime supports is the manager's decision.
+pub fn ulimit(value: &str) -> Result<Ulimit, Reason> {
+    let (name, limits) = value
+        .split_once('=')
+        .ok_or("expected NAME=SOFT[:HARD], e.g. cpu=10")?;
+    let name = name.trim();
+    if !ULIMIT_NAMES.contains(&name) {
+        return Err(format!(
+            "unknown ulimit \"{name}\" (one of {})",
+            ULIMIT_NAMES.join(", ")
+        ));
+    }
+    let number = |v: &str| {
+        v.trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= -1)
+            .ok_or_else(|| format!("\"{v}\" is not a limit (a whole number, or -1 for unlimited)"))
+    };
+    let (soft, hard) = match limits.split_once(':') {
+        Some((s, h)) => (number(s)?, number(h)?),
+        None => (number(limits)?, number(limits)?),
+    };
+    if hard != -1 && (soft == -1 || soft > hard) {
+        return Err(format!("soft limit {soft} is above the hard limit {hard}"));
+    }
+    Ok(Ulimit {
+        name: name.to_string(),
+        soft,
+        hard,
+    })
+}
 
 /// Parses a memory size as Docker's `RAMInBytes` does: a decimal number, an optional
 /// space, then an optional unit `b`, `k`, `m`, `g`, `t` or `p` (any case) optionally

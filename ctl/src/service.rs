@@ -44,6 +44,8 @@ pub enum ServiceCmd {
     /// Remove one or more services
     #[command(visible_alias = "remove")]
     Rm(RmArgs),
+    /// Fetch the logs of a service's tasks
+    Logs(crate::logs::ServiceLogsArgs),
 }
 
 #[derive(Args, Debug)]
@@ -129,7 +131,10 @@ pub struct RmArgs {
 pub async fn run(cmd: ServiceCmd, socket: &Path) -> Result<(), CtlError> {
     let mut out = std::io::stdout().lock();
     match cmd {
-        ServiceCmd::Create(a) => {
+        ServiceCmd::Create(mut a) => {
+            // Checks the flags before a local file is pushed.
+            spec::create_spec(&a.flags, &|k| std::env::var(k).ok())?;
+            a.flags.artifact = crate::artifact::resolve_local(socket, &a.flags.artifact).await?;
             let spec = spec::create_spec(&a.flags, &|k| std::env::var(k).ok())?;
             let timeout = a.wait.timeout()?;
             let mut c = client::connect(socket).await?;
@@ -239,8 +244,11 @@ pub async fn run(cmd: ServiceCmd, socket: &Path) -> Result<(), CtlError> {
             }
             failed_if_any(errors)
         }
-        ServiceCmd::Update(a) => {
+        ServiceCmd::Update(mut a) => {
             let timeout = a.wait.timeout()?;
+            if let Some(image) = a.flags.image.take() {
+                a.flags.image = Some(crate::artifact::resolve_local(socket, &image).await?);
+            }
             let mut c = client::connect(socket).await?;
             let svc = get(&mut c, &a.service).await?;
             let current = svc.spec.clone().unwrap_or_default();
@@ -286,6 +294,11 @@ pub async fn run(cmd: ServiceCmd, socket: &Path) -> Result<(), CtlError> {
                 timeout,
             )
             .await
+        }
+        ServiceCmd::Logs(a) => {
+            // Log lines take the lock line by line (stdout and stderr interleave).
+            drop(out);
+            crate::logs::service(a, socket).await
         }
         ServiceCmd::Rm(a) => {
             let mut c = client::connect(socket).await?;

@@ -13,7 +13,7 @@ use swarm_proto::service_spec::Mode;
 use swarm_proto::task_spec::Runtime;
 use swarm_proto::{
     GlobalJob, GlobalService, Mount, ReplicatedJob, ReplicatedService, RestartCondition,
-    ServiceSpec, TaskSpec, UpdateConfig, UpdateFailureAction, UpdateOrder, WasmRuntime,
+    ServiceSpec, TaskSpec, Ulimit, UpdateConfig, UpdateFailureAction, UpdateOrder, WasmRuntime,
 };
 use thiserror::Error;
 
@@ -90,6 +90,9 @@ pub fn create_spec(f: &CreateFlags, env: EnvLookup<'_>) -> Result<ServiceSpec, S
     for m in &f.mount {
         upsert_mount(&mut wasm.mounts, parsed("mount", m, parse::mount)?);
     }
+    for u in &f.ulimit {
+        upsert_ulimit(&mut wasm.ulimits, parsed("ulimit", u, parse::ulimit)?);
+    }
     let mut spec = ServiceSpec {
         mode: Some(mode),
         task: Some(TaskSpec {
@@ -151,7 +154,9 @@ pub fn update_spec(
         || !f.env_rm.is_empty()
         || !f.env_add.is_empty()
         || !f.mount_rm.is_empty()
-        || !f.mount_add.is_empty();
+        || !f.mount_add.is_empty()
+        || !f.ulimit_rm.is_empty()
+        || !f.ulimit_add.is_empty();
     if touches_runtime {
         let rt = runtime_mut(task_mut(&mut spec));
         if let Some(image) = &f.image {
@@ -180,6 +185,10 @@ pub fn update_spec(
         rt.mounts.retain(|m| !f.mount_rm.contains(&m.target));
         for m in &f.mount_add {
             upsert_mount(rt.mounts, parsed("mount-add", m, parse::mount)?);
+        }
+        rt.ulimits.retain(|u| !f.ulimit_rm.contains(&u.name));
+        for u in &f.ulimit_add {
+            upsert_ulimit(rt.ulimits, parsed("ulimit-add", u, parse::ulimit)?);
         }
     }
 
@@ -408,6 +417,7 @@ pub(crate) struct RuntimeFields<'a> {
     pub env: &'a mut Vec<String>,
     pub workdir: &'a mut String,
     pub mounts: &'a mut Vec<Mount>,
+    pub ulimits: &'a mut Vec<Ulimit>,
 }
 
 /// The runtime's shared fields (a task without a runtime gets an empty WASM one).
@@ -422,6 +432,7 @@ pub(crate) fn runtime_mut(task: &mut TaskSpec) -> RuntimeFields<'_> {
             env: &mut w.env,
             workdir: &mut w.workdir,
             mounts: &mut w.mounts,
+            ulimits: &mut w.ulimits,
         },
         Runtime::Oci(o) => RuntimeFields {
             artifact: &mut o.image,
@@ -429,15 +440,26 @@ pub(crate) fn runtime_mut(task: &mut TaskSpec) -> RuntimeFields<'_> {
             env: &mut o.env,
             workdir: &mut o.workdir,
             mounts: &mut o.mounts,
+            ulimits: &mut o.ulimits,
         },
     }
 }
 
 /// Adds a mount, replacing one with the same target (as Docker does).
 fn upsert_mount(mounts: &mut Vec<Mount>, m: Mount) {
-    match mounts.iter_mut().find(|x| x.target == m.target) {
-        Some(existing) => *existing = m,
-        None => mounts.push(m),
+    upsert(mounts, m, |a, b| a.target == b.target);
+}
+
+/// Adds a ulimit, replacing one with the same name (as Docker does).
+fn upsert_ulimit(ulimits: &mut Vec<Ulimit>, u: Ulimit) {
+    upsert(ulimits, u, |a, b| a.name == b.name);
+}
+
+/// Adds `item`, replacing the first entry `same` says it replaces.
+fn upsert<T>(items: &mut Vec<T>, item: T, same: impl Fn(&T, &T) -> bool) {
+    match items.iter_mut().find(|x| same(x, &item)) {
+        Some(existing) => *existing = item,
+        None => items.push(item),
     }
 }
 

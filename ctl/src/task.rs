@@ -23,6 +23,8 @@ pub enum TaskCmd {
     Ls(LsArgs),
     /// Display detailed information on one or more tasks
     Inspect(InspectArgs),
+    /// Fetch the logs of a task
+    Logs(crate::logs::TaskLogsArgs),
 }
 
 #[derive(Args, Debug)]
@@ -92,6 +94,10 @@ pub async fn run(cmd: TaskCmd, socket: &Path) -> Result<(), CtlError> {
                 .into_inner()
                 .tasks;
             print_tasks(&mut c, &mut out, &tasks, &a.view).await
+        }
+        TaskCmd::Logs(a) => {
+            drop(out);
+            crate::logs::task(a, socket).await
         }
         TaskCmd::Inspect(a) => {
             let mut found = Vec::new();

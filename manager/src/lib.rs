@@ -7,8 +7,10 @@
 
 pub mod allocator;
 pub mod api;
+pub mod artifacts;
 pub mod ca;
 pub mod dispatcher;
+pub mod logbroker;
 pub mod metrics;
 mod metrics_server;
 pub mod node;

@@ -2,11 +2,11 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use swarm_agent::exec::select::{self, BackendKind};
 use swarm_manager::node::{Manager, ManagerConfig};
 
 /// mimalloc: glibc malloc cost ~20 % of CPU under the scale benchmark's load.
@@ -43,9 +43,10 @@ struct CommonArgs {
     /// Do not run tasks on this node (no in-process agent).
     #[arg(long)]
     no_agent: bool,
-    /// The in-process agent's backend.
-    #[arg(long, default_value = "null", value_parser = ["null"])]
-    backend: String,
+    /// The in-process agent's backend: wasi (WebAssembly on wasmtime) or null (tasks do
+    /// nothing and run until shut down).
+    #[arg(long, default_value = "wasi", value_parser = |s: &str| s.parse::<BackendKind>())]
+    backend: BackendKind,
     /// Serve Prometheus metrics on this address (GET /metrics).
     #[arg(long)]
     metrics_addr: Option<SocketAddr>,
@@ -79,7 +80,7 @@ fn parse_heartbeat(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-fn config(args: &CommonArgs) -> ManagerConfig {
+fn config(args: &CommonArgs) -> anyhow::Result<ManagerConfig> {
     let mut c = ManagerConfig::new(&args.state_dir);
     c.listen_addr = args.listen_addr;
     c.advertise_addr = args.advertise_addr.clone();
@@ -88,9 +89,11 @@ fn config(args: &CommonArgs) -> ManagerConfig {
         c.hostname = h.clone();
     }
     if !args.no_agent {
-        c.agent_backend = Some(Arc::new(swarm_agent::exec::NullBackend::default()));
+        let backend = select::build(args.backend, &args.state_dir, c.agent_links.clone())
+            .with_context(|| format!("start the {:?} backend", args.backend))?;
+        c.agent_backend = Some(backend);
     }
-    c
+    Ok(c)
 }
 
 #[tokio::main]
@@ -106,7 +109,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let mut manager = match cli.command {
         Command::Init(args) => {
-            let mut c = config(&args.common);
+            let mut c = config(&args.common)?;
             c.force_new_cluster = args.force_new_cluster;
             c.heartbeat_period = args.dispatcher_heartbeat;
             c.task_history_limit = args.task_history_limit;
@@ -114,7 +117,7 @@ async fn main() -> anyhow::Result<()> {
             print_welcome(&m);
             m
         }
-        Command::Run(args) => Manager::run(config(&args))
+        Command::Run(args) => Manager::run(config(&args)?)
             .await
             .context("swarm-manager run")?,
     };

@@ -86,6 +86,8 @@ impl StoreObject {
             Some(store_object::Object::Service(s)) => &s.id,
             Some(store_object::Object::Task(t)) => &t.id,
             Some(store_object::Object::Cluster(c)) => &c.id,
+            Some(store_object::Object::Artifact(a)) => &a.id,
+            Some(store_object::Object::BlobChunk(b)) => &b.digest,
             None => "",
         }
     }

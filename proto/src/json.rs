@@ -24,4 +24,5 @@ enum_by_name! {
     restart_condition => crate::RestartCondition,
     update_failure_action => crate::UpdateFailureAction,
     update_order => crate::UpdateOrder,
+    artifact_kind => crate::ArtifactKind,
 }

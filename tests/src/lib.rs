@@ -249,6 +249,16 @@ impl ManagerProc {
         }
     }
 
+    /// Pushes the smallest valid core module as `name_tag`, for services whose workload
+    /// does not matter (the null backend); returns the digest swarmctl printed.
+    pub fn push_empty_module(&self, name_tag: &str) -> String {
+        let file = self.state_dir.with_extension("empty.wasm");
+        std::fs::write(&file, EMPTY_MODULE).expect("write the empty module");
+        self.ctl_ok(&["artifact", "push", &file.display().to_string(), name_tag])
+            .trim()
+            .to_string()
+    }
+
     /// The worker join token.
     pub fn worker_token(&self) -> String {
         self.ctl_ok(&["join-token", "worker", "-q"])
@@ -257,13 +267,26 @@ impl ManagerProc {
     }
 }
 
-/// A standalone agent process.
+/// The smallest valid WebAssembly core module: the header alone.
+pub const EMPTY_MODULE: &[u8] = b"\0asm\x01\0\0\0";
+
+/// A standalone agent process on the null backend.
 pub fn spawn_agent(
     manager: &ManagerProc,
     state_dir: &Path,
     hostname: &str,
 ) -> anyhow::Result<Proc> {
-    let args = vec![
+    spawn_agent_with(manager, state_dir, hostname, &["--backend", "null"])
+}
+
+/// A standalone agent process with `extra` flags (e.g. `--backend wasi --metrics-addr A`).
+pub fn spawn_agent_with(
+    manager: &ManagerProc,
+    state_dir: &Path,
+    hostname: &str,
+    extra: &[&str],
+) -> anyhow::Result<Proc> {
+    let mut args = vec![
         "--manager".to_string(),
         manager.addr(),
         "--join-token".into(),
@@ -272,9 +295,8 @@ pub fn spawn_agent(
         state_dir.display().to_string(),
         "--hostname".into(),
         hostname.into(),
-        "--backend".into(),
-        "null".into(),
     ];
+    args.extend(extra.iter().map(|s| s.to_string()));
     let log = state_dir.with_extension("agent.log");
     Proc::spawn("swarm-agent", &bin("swarm-agent"), &args, &log)
 }
@@ -287,4 +309,23 @@ pub fn state_of(task: &Value) -> String {
 /// A task's desired state name, from its JSON.
 pub fn desired_of(task: &Value) -> String {
     task["desired_state"].as_str().unwrap_or("").to_string()
+}
+
+/// `GET /metrics` from `addr` (a manager's or agent's `--metrics-addr`); `None` if it does
+/// not answer.
+pub fn scrape_metrics(addr: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    write!(s, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).ok()?;
+    Some(body)
+}
+
+/// The value of the sample `name` (e.g. `swarm_agent_wasm_compiles_total`, or with labels)
+/// at `addr`'s metrics endpoint.
+pub fn metric(addr: &str, name: &str) -> Option<f64> {
+    scrape_metrics(addr)?
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }

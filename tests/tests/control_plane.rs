@@ -55,6 +55,8 @@ fn join_worker(
 fn create_service(m: &ManagerProc, name: &str, replicas: u32, extra: &[&str]) -> String {
     let replicas = replicas.to_string();
     let artifact = format!("{name}:1");
+    // The manager pins the artifact to a digest, so it must be in the store.
+    m.push_empty_module(&artifact);
     let mut args = vec![
         "service",
         "create",
@@ -73,7 +75,11 @@ fn create_service(m: &ManagerProc, name: &str, replicas: u32, extra: &[&str]) ->
 fn t10_create_scale_reap_and_survive_kill9() {
     swarm_tests::init_tracing();
     let dir = tempfile::tempdir().unwrap();
-    let mut m = ManagerProc::init(&dir.path().join("m"), &["--task-history-limit", "1"]).unwrap();
+    let mut m = ManagerProc::init(
+        &dir.path().join("m"),
+        &["--task-history-limit", "1", "--backend", "null"],
+    )
+    .unwrap();
 
     tracing::info!("--- create a service of 5 replicas");
     let id = create_service(&m, "web", 5, &[]);
@@ -130,7 +136,7 @@ fn t10_create_scale_reap_and_survive_kill9() {
 fn t20_init_over_an_existing_cluster_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("m");
-    let m = ManagerProc::init(&state, &[]).unwrap();
+    let m = ManagerProc::init(&state, &["--backend", "null"]).unwrap();
     drop(m);
     let out = std::process::Command::new(swarm_tests::bin("swarm-manager"))
         .args(["init", "--state-dir"])
@@ -200,7 +206,7 @@ fn t30_standalone_agent_joins_and_runs_tasks() {
 fn t40_drain_moves_tasks_to_other_nodes() {
     swarm_tests::init_tracing();
     let dir = tempfile::tempdir().unwrap();
-    let m = ManagerProc::init(&dir.path().join("m"), &[]).unwrap();
+    let m = ManagerProc::init(&dir.path().join("m"), &["--backend", "null"]).unwrap();
     let (_agent, worker) = join_worker(&m, dir.path(), "worker-1");
     create_service(&m, "web", 4, &[]);
     wait_for("4 tasks RUNNING spread over both nodes", CONVERGE, || {
@@ -234,7 +240,11 @@ fn t40_drain_moves_tasks_to_other_nodes() {
 fn t45_a_dead_node_goes_down_and_its_tasks_move() {
     swarm_tests::init_tracing();
     let dir = tempfile::tempdir().unwrap();
-    let m = ManagerProc::init(&dir.path().join("m"), &["--dispatcher-heartbeat", "500ms"]).unwrap();
+    let m = ManagerProc::init(
+        &dir.path().join("m"),
+        &["--dispatcher-heartbeat", "500ms", "--backend", "null"],
+    )
+    .unwrap();
     let (mut agent, worker) = join_worker(&m, dir.path(), "worker-1");
     create_service(&m, "web", 2, &["--restart-delay", "0s"]);
     wait_for("a task RUNNING on worker-1", CONVERGE, || {
@@ -305,7 +315,7 @@ fn t50_agent_kill9_and_restart_readopts_its_tasks() {
 fn t60_a_corrupted_raft_db_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("m");
-    let mut m = ManagerProc::init(&state, &[]).unwrap();
+    let mut m = ManagerProc::init(&state, &["--backend", "null"]).unwrap();
     create_service(&m, "web", 1, &[]);
     let status = m.proc.terminate(Duration::from_secs(10));
     assert!(
@@ -337,7 +347,7 @@ fn t60_a_corrupted_raft_db_is_refused() {
 fn t70_force_new_cluster_keeps_the_data() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("m");
-    let mut m = ManagerProc::init(&state, &[]).unwrap();
+    let mut m = ManagerProc::init(&state, &["--backend", "null"]).unwrap();
     create_service(&m, "keep", 2, &[]);
     let before = m.ctl_json(&["service", "inspect", "keep"]);
     let status = m.proc.terminate(Duration::from_secs(10));
@@ -345,7 +355,7 @@ fn t70_force_new_cluster_keeps_the_data() {
         status.success(),
         "SIGTERM should stop the manager cleanly: {status:?}"
     );
-    let m = ManagerProc::init(&state, &["--force-new-cluster"]).unwrap();
+    let m = ManagerProc::init(&state, &["--force-new-cluster", "--backend", "null"]).unwrap();
     assert_eq!(
         m.ctl_json(&["service", "inspect", "keep"]),
         before,
@@ -358,23 +368,19 @@ fn t70_force_new_cluster_keeps_the_data() {
 
 #[test]
 fn t80_metrics_endpoint_serves_store_and_raft_figures() {
-    use std::io::{Read, Write};
     let dir = tempfile::tempdir().unwrap();
     let metrics = format!("127.0.0.1:{}", swarm_tests::free_port());
-    let m = ManagerProc::init(&dir.path().join("m"), &["--metrics-addr", &metrics]).unwrap();
+    let m = ManagerProc::init(
+        &dir.path().join("m"),
+        &["--metrics-addr", &metrics, "--backend", "null"],
+    )
+    .unwrap();
     create_service(&m, "web", 3, &[]);
     wait_for("3 tasks RUNNING", CONVERGE, || {
         (running(&m.tasks("web")) == 3).then_some(())
     });
-    let scrape = || {
-        let mut s = std::net::TcpStream::connect(&metrics).expect("metrics endpoint");
-        write!(s, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
-        let mut body = String::new();
-        s.read_to_string(&mut body).unwrap();
-        body
-    };
     let body = wait_for("the running gauge to reach 3", CONVERGE, || {
-        let b = scrape();
+        let b = swarm_tests::scrape_metrics(&metrics)?;
         b.contains("swarm_tasks{state=\"running\"} 3").then_some(b)
     });
     for name in [

@@ -120,7 +120,9 @@ pub fn after_success(status: &TaskStatus, step: Step, now_ns: i64) -> TaskStatus
 }
 
 /// The status after `wait()` returned: COMPLETE on exit 0, FAILED with the exit code and
-/// `err = "task: non-zero exit (N)"` otherwise (the exit message, e.g. a trap, goes in `message`).
+/// `err = "task: non-zero exit (N)"` otherwise, as Docker words it, followed by `": "` and the
+/// exit message when the backend gave one (e.g. the guest's last stderr line), which also
+/// becomes the status `message`.
 pub fn after_exit(status: &TaskStatus, exit: &ExitStatus, now_ns: i64) -> TaskStatus {
     if exit.code == 0 {
         let message = if exit.message.is_empty() {
@@ -137,7 +139,11 @@ pub fn after_exit(status: &TaskStatus, exit: &ExitStatus, now_ns: i64) -> TaskSt
     };
     let mut next = transition(status, TaskState::Failed, message, now_ns);
     next.exit_code = exit.code;
-    next.err = format!("task: non-zero exit ({})", exit.code);
+    next.err = if exit.message.is_empty() {
+        format!("task: non-zero exit ({})", exit.code)
+    } else {
+        format!("task: non-zero exit ({}): {}", exit.code, exit.message)
+    };
     next
 }
 
@@ -320,13 +326,24 @@ mod tests {
         assert_eq!(done.err, "");
         let exit = ExitStatus {
             code: 3,
-            message: "wasm trap: unreachable".into(),
+            message: "open /etc/passwd: denied".into(),
         };
         let failed = after_exit(&status(S::Running), &exit, 2);
         assert_eq!(S::of(failed.state), S::Failed);
         assert_eq!(failed.exit_code, 3);
-        assert_eq!(failed.err, "task: non-zero exit (3)");
-        assert_eq!(failed.message, "wasm trap: unreachable");
+        assert_eq!(
+            failed.err,
+            "task: non-zero exit (3): open /etc/passwd: denied"
+        );
+        assert_eq!(failed.message, "open /etc/passwd: denied");
+        let bare = ExitStatus {
+            code: 4,
+            message: String::new(),
+        };
+        assert_eq!(
+            after_exit(&status(S::Running), &bare, 3).err,
+            "task: non-zero exit (4)"
+        );
     }
 
     #[test]

@@ -14,6 +14,10 @@ pub enum ExecError {
     /// The runtime failed doing what was asked. Fatal.
     #[error("runtime error: {0}")]
     Runtime(String),
+    /// The workload itself failed: a WASM trap ("wasm trap: …") or a resource limit it ran
+    /// into ("memory limit of 64 MiB exceeded"). The text is shown as is. Fatal.
+    #[error("{0}")]
+    Workload(String),
     /// A failure that may pass (busy runtime, network hiccup). The step is retried with backoff.
     #[error("temporary failure: {0}")]
     Temporary(String),

@@ -14,6 +14,8 @@
 pub mod driver;
 pub mod error;
 pub mod null;
+pub mod select;
+pub mod wasi;
 
 pub use error::ExecError;
 pub use null::{NullBackend, NullStats};

@@ -156,7 +156,7 @@ impl Drop for NullController {
 }
 
 /// `MemTotal` from /proc/meminfo, in bytes (Linux only; `None` elsewhere).
-fn total_memory_bytes() -> Option<i64> {
+pub(crate) fn total_memory_bytes() -> Option<i64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
     let kib: i64 = line.split_whitespace().nth(1)?.parse().ok()?;

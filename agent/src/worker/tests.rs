@@ -263,7 +263,7 @@ impl Controller for ScriptController {
         match self.script.as_str() {
             "exit3" => Ok(ExitStatus {
                 code: 3,
-                message: "wasm trap: unreachable".into(),
+                message: "disk full".into(),
             }),
             "job" => Ok(ExitStatus::default()),
             _ => std::future::pending().await,
@@ -316,9 +316,9 @@ async fn t60_fatal_errors_reject_before_starting_and_fail_after() {
     );
     assert_eq!(latest["missing"].err, "not found: artifact hello:1");
     assert_eq!(latest["nostart"].err, "runtime error: exec format error");
-    assert_eq!(latest["exit3"].err, "task: non-zero exit (3)");
+    assert_eq!(latest["exit3"].err, "task: non-zero exit (3): disk full");
     assert_eq!(latest["exit3"].exit_code, 3);
-    assert_eq!(latest["exit3"].message, "wasm trap: unreachable");
+    assert_eq!(latest["exit3"].message, "disk full");
     assert_eq!(latest["job"].message, "finished");
     assert_eq!(backend.flaky_failures.load(Ordering::SeqCst), 3);
     assert!(agent.sink.attempts() > 0);

@@ -284,3 +284,32 @@ fn shell_words_split_like_sh() {
     assert_eq!(shell_words(""), Ok(vec![]));
     assert!(shell_words("'open").is_err());
 }
+
+#[test]
+fn ulimits_follow_docker_syntax() {
+    let u = ulimit("cpu=10").unwrap();
+    assert_eq!((u.name.as_str(), u.soft, u.hard), ("cpu", 10, 10));
+    let u = ulimit("nofile=1024:2048").unwrap();
+    assert_eq!((u.soft, u.hard), (1024, 2048));
+    assert_eq!(ulimit("cpu=-1").unwrap().hard, -1);
+    assert!(
+        ulimit("cpu")
+            .unwrap_err()
+            .contains("expected NAME=SOFT[:HARD]")
+    );
+    assert!(
+        ulimit("cpus=1")
+            .unwrap_err()
+            .starts_with("unknown ulimit \"cpus\"")
+    );
+    assert!(
+        ulimit("cpu=ten")
+            .unwrap_err()
+            .contains("\"ten\" is not a limit")
+    );
+    assert!(
+        ulimit("cpu=5:2")
+            .unwrap_err()
+            .contains("above the hard limit 2")
+    );
+}

@@ -142,6 +142,9 @@ pub struct CreateFlags {
     /// Attach a bind mount (type=bind,source=/host/dir,target=/dir[,readonly])
     #[arg(long, value_name = "MOUNT")]
     pub mount: Vec<String>,
+    /// Ulimit, as Docker's NAME=SOFT[:HARD] (WASM tasks support cpu=SECONDS)
+    #[arg(long, value_name = "ULIMIT")]
+    pub ulimit: Vec<String>,
     /// Placement constraint (e.g. node.role==manager, node.labels.zone!=a)
     #[arg(long, value_name = "EXPR")]
     pub constraint: Vec<String>,
@@ -183,6 +186,12 @@ pub struct UpdateFlags {
     /// Remove a mount by its target path
     #[arg(long, value_name = "TARGET")]
     pub mount_rm: Vec<String>,
+    /// Add or replace a ulimit (NAME=SOFT[:HARD])
+    #[arg(long, value_name = "ULIMIT")]
+    pub ulimit_add: Vec<String>,
+    /// Remove a ulimit by name
+    #[arg(long, value_name = "NAME")]
+    pub ulimit_rm: Vec<String>,
     /// Add a placement constraint
     #[arg(long, visible_alias = "constraint", value_name = "EXPR")]
     pub constraint_add: Vec<String>,

@@ -40,6 +40,15 @@ fn reply<T>(r: ApiResult<T>) -> Result<Response<T>, Status> {
     r.map(Response::new).map_err(Status::from)
 }
 
+/// Pins the service's wasm artifact reference to a digest (see
+/// [`crate::artifacts::decide::pin`]).
+fn pin_artifact(view: &Tables, service: &mut Service) -> ApiResult<()> {
+    match service.spec.as_mut() {
+        Some(spec) => crate::artifacts::decide::pin_spec(view, spec),
+        None => Ok(()),
+    }
+}
+
 fn with_version(meta: &mut Option<Meta>, index: u64) {
     meta.get_or_insert_with(Meta::default).version = index;
 }
@@ -81,6 +90,7 @@ impl ControlApi {
 
     async fn create_service_inner(&self, req: CreateServiceRequest) -> ApiResult<Service> {
         let mut service = decide::new_service(req, new_id(), now_ns())?;
+        pin_artifact(&self.view(), &mut service)?;
         let index = self
             .store
             .write_atomic(vec![store::create(service.clone())])
@@ -90,8 +100,10 @@ impl ControlApi {
     }
 
     async fn update_service_inner(&self, req: UpdateServiceRequest) -> ApiResult<Service> {
-        let old = self.view().find_service(&req.service_id)?;
+        let view = self.view();
+        let old = view.find_service(&req.service_id)?;
         let mut service = decide::updated_service(&old, req, now_ns())?;
+        pin_artifact(&view, &mut service)?;
         let index = self
             .store
             .write_atomic(vec![store::update(service.clone())])

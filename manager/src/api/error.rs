@@ -12,7 +12,7 @@
 //! | ambiguous reference, invalid spec/request | `INVALID_ARGUMENT`   |
 //! | object in the wrong state, other conflicts| `FAILED_PRECONDITION`|
 //! | not supported (rename, mode change)       | `UNIMPLEMENTED`      |
-//! | raft failure                              | `INTERNAL`           |
+//! | raft failure, this manager's disk         | `INTERNAL`           |
 
 use tonic::{Code, Status};
 
@@ -51,6 +51,9 @@ pub enum ApiError {
     /// The change is valid but not supported (as in SwarmKit: renames, mode changes).
     #[error("{0}")]
     Unsupported(String),
+    /// This manager failed (its disk, a broken invariant); the message says what to check.
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl ApiError {
@@ -84,6 +87,7 @@ impl From<ApiError> for Status {
             ApiError::NotFound(_) => Status::not_found(message),
             ApiError::FailedPrecondition(_) => Status::failed_precondition(message),
             ApiError::Unsupported(_) => Status::new(Code::Unimplemented, message),
+            ApiError::Internal(_) => Status::internal(message),
         }
     }
 }

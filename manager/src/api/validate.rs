@@ -13,7 +13,7 @@ use std::collections::HashSet;
 
 use swarm_proto::{
     Annotations, EndpointSpec, Mount, Placement, ResourceRequirements, RestartCondition,
-    RestartPolicy, ServiceSpec, TaskSpec, UpdateConfig, UpdateFailureAction, UpdateOrder,
+    RestartPolicy, ServiceSpec, TaskSpec, Ulimit, UpdateConfig, UpdateFailureAction, UpdateOrder,
     service_spec::Mode, task_spec::Runtime,
 };
 
@@ -139,6 +139,7 @@ fn task_spec(task: &TaskSpec, mode: Option<&Mode>) -> Result {
             artifact(&w.artifact)?;
             env(&w.env)?;
             mounts(&w.mounts)?;
+            wasm_ulimits(&w.ulimits)?;
         }
         Some(Runtime::Oci(o)) => {
             // The OCI backend accepts registry references and image layouts; it resolves the
@@ -207,6 +208,31 @@ pub fn mounts(mounts: &[Mount]) -> Result {
         let target = m.target.trim_end_matches('/');
         if !targets.insert(if target.is_empty() { "/" } else { target }) {
             return invalid(format!("duplicate mount target {:?}", m.target));
+        }
+    }
+    Ok(())
+}
+
+/// WASM tasks support one ulimit, `cpu` (seconds of CPU time), set once, as a positive
+/// number or -1 (unlimited).
+pub fn wasm_ulimits(ulimits: &[Ulimit]) -> Result {
+    let mut seen = HashSet::new();
+    for u in ulimits {
+        if u.name != "cpu" {
+            return invalid(format!(
+                "ulimit {:?} is not supported for WASM tasks (supported: cpu=SECONDS)",
+                u.name
+            ));
+        }
+        if !seen.insert(u.name.as_str()) {
+            return invalid(format!("ulimit {:?} is given twice", u.name));
+        }
+        let ok = |n: i64| n == -1 || n > 0;
+        if !ok(u.soft) || !ok(u.hard) || (u.hard != -1 && (u.soft == -1 || u.soft > u.hard)) {
+            return invalid(format!(
+                "invalid ulimit cpu={}:{}: limits are seconds > 0 or -1 (unlimited), soft <= hard",
+                u.soft, u.hard
+            ));
         }
     }
     Ok(())

@@ -108,6 +108,16 @@ impl Dispatcher {
         })
     }
 
+    /// The node holding the live session `session_id`, and a token cancelled when that
+    /// session ends: how other services agents call (the log broker) authenticate them.
+    ///
+    /// # Errors
+    /// `UNAVAILABLE` when this manager is not leading, `NOT_FOUND` for an unknown session.
+    pub fn session(&self, session_id: &str) -> Result<(String, CancellationToken), Status> {
+        let active = self.active()?;
+        self.session_node(&active, session_id)
+    }
+
     fn session_node(
         &self,
         active: &Active,

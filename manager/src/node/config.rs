@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use swarm_agent::exec::Backend;
+use swarm_agent::session::SessionLinks;
 
 /// Settings of one manager process.
 #[derive(Clone)]
@@ -21,6 +22,8 @@ pub struct ManagerConfig {
     pub hostname: String,
     /// The in-process agent's backend; `None` is `--no-agent`.
     pub agent_backend: Option<Arc<dyn Backend>>,
+    /// The in-process agent's session, shared with its backend (artifact fetches).
+    pub agent_links: SessionLinks,
     /// `init` only: the dispatcher heartbeat period written to the cluster spec.
     pub heartbeat_period: Duration,
     /// `init` only: old tasks kept per slot.
@@ -38,6 +41,7 @@ impl ManagerConfig {
             metrics_addr: None,
             hostname: hostname(),
             agent_backend: None,
+            agent_links: SessionLinks::new(),
             heartbeat_period: Duration::from_secs(5),
             task_history_limit: 5,
         }

@@ -131,6 +131,7 @@ pub(super) fn start_local_agent(
     let node_id = manager.state.node_id.clone();
     let state_dir = config.state_dir.clone();
     let hostname = config.hostname.clone();
+    let links = config.agent_links.clone();
     tokio::spawn(async move {
         let (_, mut watcher) = store.watch(crate::store::WatchFilter::All);
         let join_token = loop {
@@ -155,6 +156,7 @@ pub(super) fn start_local_agent(
             hostname,
             labels: Default::default(),
             backend,
+            links,
         };
         if let Err(e) = swarm_agent::run(agent, token).await {
             tracing::error!(error = %e, "in-process agent stopped");

@@ -104,6 +104,8 @@ impl Manager {
     ) -> Result<Self, ManagerError> {
         let shutdown = CancellationToken::new();
         let memory = MemoryStore::new(Default::default());
+        let blobs = crate::artifacts::attach(&config.state_dir, &memory)
+            .map_err(|e| ManagerError::Other(e.to_string()))?;
         let options = RaftOptions::new(state.raft_id);
         let (raft, raft_task) = raft::start(
             options,
@@ -113,7 +115,8 @@ impl Manager {
             shutdown.child_token(),
         )?;
         let store = Store::new(memory, Arc::new(raft.clone()));
-        let servers = servers::start(&config, &state, store.clone(), shutdown.clone()).await?;
+        let servers =
+            servers::start(&config, &state, store.clone(), blobs, shutdown.clone()).await?;
         let mut tasks = servers.tasks;
         tasks.push(tokio::spawn(leader::watch(
             store.clone(),

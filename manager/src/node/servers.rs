@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use tokio::net::{TcpListener, UnixListener};
 use tokio::task::JoinHandle;
@@ -11,7 +12,9 @@ use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
 use tokio_util::sync::CancellationToken;
 
 use super::{ManagerConfig, ManagerError, NodeState};
+use crate::artifacts::{ArtifactsApi, BlobStore, FetchApi};
 use crate::dispatcher::Dispatcher;
+use crate::logbroker::{BrokerConfig, LogBroker};
 use crate::store::Store;
 
 pub(super) struct Servers {
@@ -28,6 +31,7 @@ pub(super) async fn start(
     config: &ManagerConfig,
     state: &NodeState,
     store: Store,
+    blobs: Arc<BlobStore>,
     shutdown: CancellationToken,
 ) -> Result<Servers, ManagerError> {
     let io = |what: String| move |source| ManagerError::Io { what, source };
@@ -37,6 +41,12 @@ pub(super) async fn start(
     let bound = tcp.local_addr().map_err(io("listen address".into()))?;
     let addr = advertised(config, bound)?;
     let dispatcher = Dispatcher::new(store.clone(), state.node_id.clone(), addr.to_string());
+    let logs = LogBroker::spawn(
+        store.clone(),
+        dispatcher.clone(),
+        BrokerConfig::default(),
+        shutdown.clone(),
+    );
 
     let socket = config.state_dir.join("control.sock");
     // A socket left by a killed manager would make bind fail.
@@ -48,10 +58,14 @@ pub(super) async fn start(
     let mut tasks = Vec::new();
     let token = shutdown.clone();
     let svc = dispatcher.clone().into_service();
+    let broker_svc = logs.broker_service();
+    let fetch_svc = FetchApi::new(dispatcher.clone(), blobs.clone()).into_service();
     tasks.push(tokio::spawn(async move {
         let r = tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))
             .add_service(svc)
+            .add_service(broker_svc)
+            .add_service(fetch_svc)
             .serve_with_incoming_shutdown(TcpListenerStream::new(tcp), token.cancelled_owned())
             .await;
         if let Err(e) = r {
@@ -60,9 +74,14 @@ pub(super) async fn start(
     }));
     let token = shutdown.clone();
     let control = crate::api::control_service(store.clone());
+    let logs_svc = logs.logs_service();
+    let artifacts_svc =
+        ArtifactsApi::new(store.clone(), blobs, crate::artifacts::DEFAULT_MAX_SIZE).into_service();
     tasks.push(tokio::spawn(async move {
         let r = tonic::transport::Server::builder()
             .add_service(control)
+            .add_service(logs_svc)
+            .add_service(artifacts_svc)
             .serve_with_incoming_shutdown(UnixListenerStream::new(unix), token.cancelled_owned())
             .await;
         if let Err(e) = r {

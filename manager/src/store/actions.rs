@@ -1,8 +1,8 @@
 //! Constructors for store actions, so callers say `store::update(task)` and not a struct literal.
 
 use swarm_proto::{
-    Cluster, Node, Service, StoreAction, StoreActionKind, StoreObject, Task, TaskPatch,
-    store_object::Object as O,
+    Artifact, BlobChunk, Cluster, Node, Service, StoreAction, StoreActionKind, StoreObject, Task,
+    TaskPatch, store_object::Object as O,
 };
 
 /// Anything that can be written to the store as a whole object.
@@ -20,7 +20,7 @@ macro_rules! into_object {
         }
     )*};
 }
-into_object!(Node, Service, Task, Cluster);
+into_object!(Node, Service, Task, Cluster, Artifact, BlobChunk);
 
 fn action(kind: StoreActionKind, object: StoreObject) -> StoreAction {
     StoreAction {

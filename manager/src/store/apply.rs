@@ -66,7 +66,7 @@ impl Tables {
         let mut events = Vec::with_capacity(batch.actions.len());
         for (i, action) in batch.actions.iter().enumerate() {
             match self.apply_action(index, action) {
-                Ok(ev) => events.push(ev),
+                Ok(ev) => events.extend(ev),
                 Err(c) => outcome.rejected.push((i, c)),
             }
         }
@@ -80,7 +80,13 @@ impl Tables {
         (outcome, events)
     }
 
-    fn apply_action(&mut self, index: u64, action: &StoreAction) -> Result<Event, Conflict> {
+    /// Applies one action; `None` for an action with no in-memory effect (a blob chunk,
+    /// which only the [`BlobSink`](super::BlobSink) stores).
+    fn apply_action(
+        &mut self,
+        index: u64,
+        action: &StoreAction,
+    ) -> Result<Option<Event>, Conflict> {
         let kind = StoreActionKind::try_from(action.kind)
             .map_err(|_| Conflict::Malformed(format!("unknown action kind {}", action.kind)))?;
         if kind == StoreActionKind::StorePatchTask {
@@ -88,18 +94,22 @@ impl Tables {
                 .task_patch
                 .as_ref()
                 .ok_or_else(|| Conflict::Malformed("task patch without a patch".into()))?;
-            return self.patch_task(index, patch);
+            return self.patch_task(index, patch).map(Some);
         }
         let object = action
             .object
             .as_ref()
             .and_then(|o| o.object.as_ref())
             .ok_or_else(|| Conflict::Malformed("action without an object".into()))?;
-        match kind {
-            StoreActionKind::StoreCreate => self.create(index, object),
-            StoreActionKind::StoreUpdate => self.update(index, object),
-            StoreActionKind::StoreRemove => self.remove(object),
-            StoreActionKind::StorePatchTask => unreachable!("handled above"),
+        match (kind, object) {
+            (StoreActionKind::StoreCreate, O::BlobChunk(_)) => Ok(None),
+            (_, O::BlobChunk(_)) => Err(Conflict::Malformed(
+                "a blob chunk can only be created".into(),
+            )),
+            (StoreActionKind::StoreCreate, _) => self.create(index, object).map(Some),
+            (StoreActionKind::StoreUpdate, _) => self.update(index, object).map(Some),
+            (StoreActionKind::StoreRemove, _) => self.remove(object).map(Some),
+            (StoreActionKind::StorePatchTask, _) => unreachable!("handled above"),
         }
     }
 
@@ -113,6 +123,14 @@ impl Tables {
             if self.service_by_name(name).is_some() {
                 return Err(Conflict::NameInUse { name: name.into() });
             }
+        }
+        if let O::Artifact(a) = object
+            && self.artifact_by_digest(&a.digest).is_some()
+        {
+            return Err(Conflict::AlreadyExists {
+                kind: "artifact",
+                id: a.digest.clone(),
+            });
         }
         let stored = self.put(index, object, None);
         Ok(Event::Created(stored))
@@ -139,6 +157,13 @@ impl Tables {
                 return Err(Conflict::NameInUse { name: name.into() });
             }
         }
+        if let (O::Artifact(new), Object::Artifact(prev)) = (object, &old)
+            && new.digest != prev.digest
+        {
+            return Err(Conflict::Malformed(format!(
+                "artifact {id}: the digest of an artifact never changes"
+            )));
+        }
         let created = created_of_stored(&old);
         let new = self.put(index, object, Some(created));
         Ok(Event::Updated { old, new })
@@ -151,6 +176,8 @@ impl Tables {
             O::Service(s) => self.delete_service(&s.id).map(Object::Service),
             O::Task(t) => self.delete_task(&t.id).map(Object::Task),
             O::Cluster(c) => self.clusters.remove(&c.id).map(Object::Cluster),
+            O::Artifact(a) => self.delete_artifact(&a.id).map(Object::Artifact),
+            O::BlobChunk(_) => None,
         };
         removed
             .map(Event::Removed)
@@ -220,6 +247,8 @@ impl Tables {
             O::Service(s) => self.services.get(&s.id).cloned().map(Object::Service),
             O::Task(t) => self.tasks.get(t.id.as_str()).cloned().map(Object::Task),
             O::Cluster(c) => self.clusters.get(&c.id).cloned().map(Object::Cluster),
+            O::Artifact(a) => self.artifacts.get(&a.id).cloned().map(Object::Artifact),
+            O::BlobChunk(_) => None,
         }
     }
 
@@ -261,6 +290,14 @@ impl Tables {
                 self.clusters.insert(c.id.clone(), c.clone());
                 Object::Cluster(c)
             }
+            O::Artifact(a) => {
+                let mut a = a.clone();
+                stamp(&mut a.meta, index, created);
+                let a = Arc::new(a);
+                self.put_artifact(a.clone());
+                Object::Artifact(a)
+            }
+            O::BlobChunk(_) => unreachable!("blob chunks never reach the tables"),
         }
     }
 }
@@ -271,6 +308,8 @@ fn kind_and_id(object: &O) -> (&'static str, String) {
         O::Service(s) => ("service", s.id.clone()),
         O::Task(t) => ("task", t.id.clone()),
         O::Cluster(c) => ("cluster", c.id.clone()),
+        O::Artifact(a) => ("artifact", a.id.clone()),
+        O::BlobChunk(b) => ("blob chunk", b.digest.clone()),
     }
 }
 
@@ -280,6 +319,8 @@ fn meta_of(object: &O) -> Option<&Meta> {
         O::Service(s) => s.meta.as_ref(),
         O::Task(t) => t.meta.as_ref(),
         O::Cluster(c) => c.meta.as_ref(),
+        O::Artifact(a) => a.meta.as_ref(),
+        O::BlobChunk(_) => None,
     }
 }
 
@@ -289,6 +330,7 @@ fn stored_meta(object: &Object) -> Option<&Meta> {
         Object::Service(s) => s.meta.as_ref(),
         Object::Task(t) => t.meta.as_ref(),
         Object::Cluster(c) => c.meta.as_ref(),
+        Object::Artifact(a) => a.meta.as_ref(),
     }
 }
 

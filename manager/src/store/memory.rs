@@ -1,11 +1,12 @@
 //! [`MemoryStore`]: the applied state and its watchers; [`Store`]: the handle components use
 //! to read, watch and write (writes go through a [`Proposer`], i.e. raft).
 
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use swarm_proto::{StoreAction, StoreBatch};
 
 use super::apply::ApplyOutcome;
+use super::blobs::{self, BlobSink};
 use super::error::StoreError;
 use super::tables::Tables;
 use super::watch::{WatchFilter, Watcher, Watchers};
@@ -27,6 +28,8 @@ pub struct MemoryStore {
     /// Held while applying and while subscribing, so a watcher's view and its first event
     /// are consecutive.
     watchers: Mutex<Watchers>,
+    /// Where blob chunks go on apply (the manager's blob store); set once at startup.
+    blobs: OnceLock<Arc<dyn BlobSink>>,
 }
 
 impl MemoryStore {
@@ -35,7 +38,21 @@ impl MemoryStore {
         Arc::new(Self {
             current: RwLock::new(Arc::new(tables)),
             watchers: Mutex::default(),
+            blobs: OnceLock::new(),
         })
+    }
+
+    /// Sets the blob store that blob chunks and artifact seals/deletes are applied to. Call
+    /// it before raft replays the log; without a sink, chunks are dropped (tests of
+    /// components that never see artifacts).
+    ///
+    /// # Panics
+    /// When a sink is already set.
+    pub fn set_blob_sink(&self, sink: Arc<dyn BlobSink>) {
+        assert!(
+            self.blobs.set(sink).is_ok(),
+            "the store's blob sink is set once"
+        );
     }
 
     /// A consistent read view of the whole store.
@@ -63,12 +80,22 @@ impl MemoryStore {
         let mut w = self.watchers.lock().expect("store lock poisoned");
         let mut tables = (*self.view()).clone();
         let mut outcomes = Vec::with_capacity(entries.len());
-        let mut events = Vec::new();
+        let mut per_entry = Vec::with_capacity(entries.len());
         for (index, batch) in entries {
             let (outcome, evs) = tables.apply(*index, batch);
             outcomes.push(outcome);
-            events.extend(evs);
+            per_entry.push(evs);
         }
+        if let Some(sink) = self.blobs.get() {
+            let mut ops = Vec::new();
+            for (((_, batch), outcome), evs) in entries.iter().zip(&outcomes).zip(&per_entry) {
+                blobs::ops_of(batch, outcome, evs, &mut ops);
+            }
+            if !ops.is_empty() {
+                sink.apply(&ops);
+            }
+        }
+        let events: Vec<_> = per_entry.into_iter().flatten().collect();
         let index = tables.index;
         *self.current.write().expect("store lock poisoned") = Arc::new(tables);
         w.dispatch(index, events);

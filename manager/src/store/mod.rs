@@ -17,6 +17,8 @@
 
 mod actions;
 mod apply;
+mod artifacts;
+mod blobs;
 mod error;
 mod lookup;
 mod memory;
@@ -28,6 +30,8 @@ pub use memory::testing;
 
 pub use actions::{create, patch_task, remove, update};
 pub use apply::{ApplyOutcome, Conflict};
+pub use artifacts::{DEFAULT_TAG, name_with_tag};
+pub use blobs::{BlobOp, BlobSink};
 pub use error::StoreError;
 pub use lookup::LookupError;
 pub use memory::{MemoryStore, Proposer, Store};

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use imbl::{HashMap, OrdMap, OrdSet};
-use swarm_proto::{Cluster, Node, Service, StoreSnapshot, Task};
+use swarm_proto::{Artifact, Cluster, Node, Service, StoreSnapshot, Task};
 
 /// One stored object of any kind.
 #[derive(Debug, Clone)]
@@ -12,6 +12,7 @@ pub enum Object {
     Service(Arc<Service>),
     Task(Arc<Task>),
     Cluster(Arc<Cluster>),
+    Artifact(Arc<Artifact>),
 }
 
 impl Object {
@@ -22,6 +23,7 @@ impl Object {
             Object::Service(s) => &s.id,
             Object::Task(t) => &t.id,
             Object::Cluster(c) => &c.id,
+            Object::Artifact(a) => &a.id,
         }
     }
 
@@ -57,6 +59,10 @@ pub struct Tables {
     /// A slot holds one task or a handful (its history), so a sorted vector is far cheaper
     /// than a tree set.
     pub(super) tasks_by_slot: HashMap<(Id, u64), Arc<Vec<Id>>>,
+    /// Artifact metadata by id (the bytes are in the manager's blob store).
+    pub(super) artifacts: OrdMap<String, Arc<Artifact>>,
+    /// Artifact id by digest: one artifact per digest.
+    pub(super) artifact_digests: HashMap<String, String>,
     /// Tasks per observed state, kept as tasks are written (metrics read it in O(1)).
     task_states: std::collections::BTreeMap<i32, usize>,
 }
@@ -145,6 +151,7 @@ impl Tables {
             nodes: self.nodes.values().map(|n| (**n).clone()).collect(),
             services: self.services.values().map(|s| (**s).clone()).collect(),
             tasks: self.tasks.values().map(|t| (**t).clone()).collect(),
+            artifacts: self.artifacts.values().map(|a| (**a).clone()).collect(),
         }
     }
 
@@ -165,6 +172,9 @@ impl Tables {
         }
         for task in snapshot.tasks {
             t.put_task(Arc::new(task));
+        }
+        for a in snapshot.artifacts {
+            t.put_artifact(Arc::new(a));
         }
         t
     }

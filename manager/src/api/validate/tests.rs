@@ -519,3 +519,19 @@ fn t17_cluster_spec() {
         "heartbeat period (--dispatcher-heartbeat) must be at least 1s, not 999 ms",
     );
 }
+
+#[test]
+fn wasm_tasks_accept_only_the_cpu_ulimit() {
+    let u = |name: &str, soft, hard| swarm_proto::Ulimit {
+        name: name.into(),
+        soft,
+        hard,
+    };
+    assert!(wasm_ulimits(&[u("cpu", 10, 10)]).is_ok());
+    assert!(wasm_ulimits(&[u("cpu", 5, -1)]).is_ok());
+    let err = |us: &[swarm_proto::Ulimit]| wasm_ulimits(us).unwrap_err().to_string();
+    assert!(err(&[u("nofile", 1, 1)]).contains("not supported for WASM tasks"));
+    assert!(err(&[u("cpu", 1, 1), u("cpu", 2, 2)]).contains("given twice"));
+    assert!(err(&[u("cpu", 0, 0)]).contains("seconds > 0"));
+    assert!(err(&[u("cpu", 5, 2)]).contains("soft <= hard"));
+}

@@ -4,7 +4,7 @@ use super::*;
 
 #[tokio::test]
 async fn t60_cluster_token_rotation_changes_only_the_chosen_token() {
-    let (api, store) = api();
+    let (api, store) = api().await;
     let e = api
         .get_cluster(Request::new(GetClusterRequest::default()))
         .await

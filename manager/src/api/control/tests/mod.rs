@@ -15,8 +15,25 @@ mod services;
 
 const TOKEN_DIGEST: &str = "SWMTKN-1-3pu6hszjas19xyp7ghgosyx9k8atbfcr8p2is99znpy26u2lkl";
 
-fn api() -> (ControlApi, Store) {
+/// The digest the artifact `hello:1.0` (which [`good_spec`] runs) is pushed with.
+const HELLO_DIGEST: &str =
+    "sha256:0101010101010101010101010101010101010101010101010101010101010101";
+
+/// A Control API over an empty store holding the artifact `hello:1.0` (services pin it).
+async fn api() -> (ControlApi, Store) {
     let store = testing::store();
+    let hello = Artifact {
+        id: "hello".into(),
+        digest: HELLO_DIGEST.into(),
+        size: 8,
+        kind: ArtifactKind::ArtifactModule as i32,
+        names: vec!["hello:1.0".into()],
+        ..Default::default()
+    };
+    store
+        .write_atomic(vec![store::create(hello)])
+        .await
+        .unwrap();
     (ControlApi::new(store.clone()), store)
 }
 

@@ -4,7 +4,7 @@ use super::*;
 
 #[tokio::test]
 async fn t40_node_rm_refuses_ready_nodes_without_force_and_managers_always() {
-    let (api, store) = api();
+    let (api, store) = api().await;
     seed(
         &store,
         vec![
@@ -56,7 +56,7 @@ async fn t40_node_rm_refuses_ready_nodes_without_force_and_managers_always() {
 
 #[tokio::test]
 async fn t41_update_node_changes_spec_and_keeps_a_manager() {
-    let (api, store) = api();
+    let (api, store) = api().await;
     seed(
         &store,
         vec![
@@ -111,7 +111,7 @@ async fn t41_update_node_changes_spec_and_keeps_a_manager() {
 
 #[tokio::test]
 async fn t50_list_tasks_filters_and_orders() {
-    let (api, store) = api();
+    let (api, store) = api().await;
     seed(
         &store,
         vec![

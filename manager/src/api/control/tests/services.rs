@@ -4,7 +4,7 @@ use super::*;
 
 #[tokio::test]
 async fn t10_create_then_get_by_id_name_and_prefix() {
-    let (api, store) = api();
+    let (api, store) = api().await;
     let created = create(&api, "web").await;
     assert_eq!(created.id.len(), 25);
     assert_eq!(version(&created.meta), store.view().index);
@@ -40,7 +40,7 @@ async fn t10_create_then_get_by_id_name_and_prefix() {
 
 #[tokio::test]
 async fn t11_duplicate_name_is_already_exists() {
-    let (api, store) = api();
+    let (api, store) = api().await;
     create(&api, "web").await;
     let err = api
         .create_service(Request::new(CreateServiceRequest {
@@ -55,7 +55,7 @@ async fn t11_duplicate_name_is_already_exists() {
 
 #[tokio::test]
 async fn t12_invalid_specs_leave_the_store_unchanged() {
-    let (api, store) = api();
+    let (api, store) = api().await;
     let svc = create(&api, "web").await;
     seed(
         &store,
@@ -156,7 +156,7 @@ async fn t12_invalid_specs_leave_the_store_unchanged() {
 
 #[tokio::test]
 async fn t20_update_requires_the_current_version() {
-    let (api, store) = api();
+    let (api, store) = api().await;
     let svc = create(&api, "web").await;
     let v1 = version(&svc.meta);
 
@@ -202,7 +202,7 @@ async fn t20_update_requires_the_current_version() {
 
 #[tokio::test]
 async fn t21_rollback_swaps_spec_and_previous_spec() {
-    let (api, _store) = api();
+    let (api, _store) = api().await;
     let svc = create(&api, "web").await;
     let updated = api
         .update_service(Request::new(update_req(
@@ -236,7 +236,7 @@ async fn t21_rollback_swaps_spec_and_previous_spec() {
 
 #[tokio::test]
 async fn t22_rollback_without_previous_spec_is_failed_precondition() {
-    let (api, store) = api();
+    let (api, store) = api().await;
     let svc = create(&api, "web").await;
     let index = store.view().index;
     let e = api
@@ -256,7 +256,7 @@ async fn t22_rollback_without_previous_spec_is_failed_precondition() {
 
 #[tokio::test]
 async fn t23_rename_and_mode_change_are_unsupported() {
-    let (api, _store) = api();
+    let (api, _store) = api().await;
     let svc = create(&api, "web").await;
     let v = version(&svc.meta);
     let e = api
@@ -280,7 +280,7 @@ async fn t23_rename_and_mode_change_are_unsupported() {
 
 #[tokio::test]
 async fn t30_remove_unknown_is_not_found() {
-    let (api, _store) = api();
+    let (api, _store) = api().await;
     let e = api
         .remove_service(Request::new(RemoveServiceRequest {
             service_id: "ghost".into(),
@@ -310,7 +310,7 @@ async fn t30_remove_unknown_is_not_found() {
 
 #[tokio::test]
 async fn t31_create_list_and_remove_services() {
-    let (api, store) = api();
+    let (api, store) = api().await;
     let a = create(&api, "a").await;
     let b = create(&api, "b").await;
     let listed = api
@@ -329,4 +329,64 @@ async fn t31_create_list_and_remove_services() {
     .unwrap();
     assert!(store.view().service(&a.id).is_none());
     assert!(store.view().service(&b.id).is_some());
+}
+
+fn wasm_artifact_of(s: &Service) -> String {
+    match s
+        .spec
+        .as_ref()
+        .and_then(|s| s.task.as_ref())
+        .and_then(|t| t.runtime.as_ref())
+    {
+        Some(task_spec::Runtime::Wasm(w)) => w.artifact.clone(),
+        other => panic!("not a wasm service: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn t40_artifacts_are_pinned_on_create_and_update() {
+    let (api, _store) = api().await;
+    let web = create(&api, "web").await;
+    assert_eq!(wasm_artifact_of(&web), format!("hello:1.0@{HELLO_DIGEST}"));
+
+    let mut spec = good_spec("web");
+    if let Some(task_spec::Runtime::Wasm(w)) = spec.task.as_mut().and_then(|t| t.runtime.as_mut()) {
+        w.artifact = "missing:2".into();
+    }
+    let e = api
+        .update_service(Request::new(update_req(
+            &web.id,
+            version(&web.meta),
+            Some(spec.clone()),
+        )))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    assert_eq!(
+        e.message(),
+        "artifact 'missing:2' not found: push it with `swarmctl artifact push FILE missing:2`"
+    );
+    spec.annotations.as_mut().unwrap().name = "other".into();
+    let e = api
+        .create_service(Request::new(CreateServiceRequest { spec: Some(spec) }))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+
+    let updated = api
+        .update_service(Request::new(update_req(
+            &web.id,
+            version(&web.meta),
+            web.spec.clone(),
+        )))
+        .await
+        .unwrap()
+        .into_inner()
+        .service
+        .unwrap();
+    assert_eq!(
+        wasm_artifact_of(&updated),
+        format!("hello:1.0@{HELLO_DIGEST}"),
+        "a pinned reference stays pinned"
+    );
 }
