@@ -155,7 +155,8 @@ pub fn ago(now_ns: i64, then_ns: i64) -> String {
     format!("{} ago", human_duration(Duration::from_nanos(nanos)))
 }
 
-/// Docker's human-readable byte size, binary units ("64MiB", "1.5GiB", "512B").
+/// Docker's human-readable byte size (`units.BytesSize`: four significant digits, binary
+/// units): "64MiB", "1.5GiB", "68.51KiB", "512B".
 pub fn bytes(n: i64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
     let mut v = n as f64;
@@ -164,8 +165,17 @@ pub fn bytes(n: i64) -> String {
         v /= 1024.0;
         unit += 1;
     }
-    let s = format!("{v:.4}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
+    let integer_digits = if v < 1.0 {
+        1
+    } else {
+        v.log10().floor() as usize + 1
+    };
+    let s = format!("{v:.*}", 4usize.saturating_sub(integer_digits));
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &s
+    };
     format!("{s}{}", UNITS[unit])
 }
 
@@ -287,6 +297,9 @@ mod tests {
         assert_eq!(bytes(64 << 20), "64MiB");
         assert_eq!(bytes(3 << 29), "1.5GiB");
         assert_eq!(bytes(512), "512B");
+        assert_eq!(bytes(70_159), "68.51KiB");
+        assert_eq!(bytes(1000), "1000B");
+        assert_eq!(bytes(0), "0B");
         assert_eq!(cpus(500_000_000), "0.5");
         assert_eq!(cpus(2_000_000_000), "2");
     }
