@@ -81,6 +81,20 @@ async fn sleepers(manager: &ManagerChild, name: &str, replicas: u64) -> anyhow::
     Ok(())
 }
 
+/// Waits until an agent holds a session with `manager`.
+async fn wait_joined(manager: &ManagerChild) -> anyhow::Result<()> {
+    procs::wait_until(
+        "an agent to join",
+        Duration::from_secs(30),
+        Duration::from_millis(50),
+        || async {
+            let n = procs::metric(&manager.metrics, "swarm_dispatcher_sessions ").await;
+            (n.ok()? >= 1.0).then_some(())
+        },
+    )
+    .await
+}
+
 pub async fn start_latency(args: StartLatencyArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let manager = ManagerChild::start(dir.path(), &["--no-agent"]).await?;
@@ -136,16 +150,7 @@ pub async fn converge(args: ConvergeArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let manager = ManagerChild::start(dir.path(), &["--backend", "wasi"]).await?;
     // The manager's own agent must have joined before the clock starts.
-    procs::wait_until(
-        "the manager's agent to join",
-        Duration::from_secs(30),
-        Duration::from_millis(50),
-        || async {
-            let n = procs::metric(&manager.metrics, "swarm_dispatcher_sessions ").await;
-            (n.ok()? >= 1.0).then_some(())
-        },
-    )
-    .await?;
+    wait_joined(&manager).await?;
     manager
         .ctl(&["artifact", "push", swarm_guests::SLEEPER, SLEEPER])
         .await?;
@@ -183,6 +188,7 @@ pub async fn density(args: DensityArgs) -> anyhow::Result<()> {
         .kill_on_drop(true)
         .spawn()?;
     let pid = agent.id().unwrap_or_default();
+    wait_joined(&manager).await?;
     let idle_rss = procs::rss_mib(pid)?;
     let start = Instant::now();
     sleepers(&manager, "density", args.instances).await?;
