@@ -22,6 +22,13 @@ use super::spec::RunSpec;
 use crate::exec::{ExecError, ExitStatus};
 use crate::tasklog::LogStream;
 
+/// Epoch ticks an instantiation may run before it yields. Instantiation is normally far
+/// shorter than one tick, but a deadline of one tick would make every start that happens to
+/// straddle a tick yield, and a yielded start waits behind every other ready task of the
+/// runtime (the p99 of a burst of starts). A start function that loops still yields and is
+/// accounted after this many ticks; the run itself gets one tick per slice.
+const INSTANTIATE_TICKS: u64 = 20;
+
 /// The guest's run: resolves to how it ended.
 pub(crate) type GuestHandle = JoinHandle<Result<ExitStatus, ExecError>>;
 
@@ -89,6 +96,7 @@ pub(crate) async fn start(
                 Ok(i) => i,
                 Err(e) => return Err(instantiate_error(e, store.data().memory.exceeded())),
             };
+            store.set_epoch_deadline(1);
             let run = async move {
                 let end = match command.wasi_cli_run().call_run(&mut store).await {
                     Ok(result) => Ended::Returned(result.is_ok()),
@@ -110,6 +118,7 @@ pub(crate) async fn start(
                 Ok(i) => i,
                 Err(e) => return Err(instantiate_error(e, store.data().memory.exceeded())),
             };
+            store.set_epoch_deadline(1);
             let start = instance
                 .get_typed_func::<(), ()>(&mut store, "_start")
                 .map_err(|e| ExecError::InvalidTask(format!("module `_start`: {e:#}")))?;
@@ -128,7 +137,7 @@ pub(crate) async fn start(
 fn new_store<W: Send + 'static>(engine: &WasiEngine, host: Host<W>) -> Store<Host<W>> {
     let mut store = Store::new(&engine.engine, host);
     store.limiter(|h| &mut h.memory);
-    store.set_epoch_deadline(1);
+    store.set_epoch_deadline(INSTANTIATE_TICKS);
     store.epoch_deadline_callback(|mut ctx| ctx.data_mut().cpu.on_epoch());
     store
 }
