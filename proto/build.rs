@@ -9,6 +9,7 @@ const PROTOS: &[&str] = &[
     "proto/swarm/dispatcher.proto",
     "proto/swarm/artifact.proto",
     "proto/swarm/logs.proto",
+    "proto/swarm/ca.proto",
 ];
 
 /// Enum-typed fields (prost stores them as i32) that JSON output should show by name.

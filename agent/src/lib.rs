@@ -18,11 +18,11 @@
 
 pub mod artifacts;
 pub mod backoff;
+pub mod certs;
 pub mod errors;
 pub mod exec;
 pub mod logs;
 pub mod metrics;
-pub mod node_file;
 pub mod reporter;
 pub mod session;
 pub mod taskdb;
@@ -43,7 +43,6 @@ use swarm_proto::NodeDescription;
 use tokio_util::sync::CancellationToken;
 
 use crate::exec::Backend;
-use crate::node_file::NodeFile;
 use crate::reporter::Reporter;
 use crate::session::{SessionConfig, SessionLinks, SessionLoop};
 use crate::taskdb::TaskDb;
@@ -54,13 +53,11 @@ pub struct AgentConfig {
     /// Managers to connect to first, as `host:port`. After the first session the agent uses
     /// the manager list the dispatcher sends.
     pub managers: Vec<String>,
-    /// Join token (`SWMTKN-1-…`), sent with every session.
+    /// Join token (`SWMTKN-1-…`): needed only while the node has no certificate yet.
     pub join_token: String,
-    /// Holds `node.json` and `worker/tasks.redb`. One agent per state dir.
+    /// Holds `certificates/` and `worker/tasks.redb`. One agent per state dir.
+    /// A manager's in-process agent shares the manager's state dir, hence its certificate.
     pub state_dir: PathBuf,
-    /// The node id to use. A manager's in-process agent passes its own; `None` means the one
-    /// persisted in `<state_dir>/node.json`, or none on first join (the dispatcher assigns it).
-    pub node_id: Option<String>,
     /// Hostname reported to the managers; empty means this machine's.
     pub hostname: String,
     /// Engine labels (`--label k=v`), usable in `engine.labels.K == v` constraints.
@@ -79,7 +76,6 @@ impl std::fmt::Debug for AgentConfig {
             .field("managers", &self.managers)
             .field("join_token", &"<redacted>")
             .field("state_dir", &self.state_dir)
-            .field("node_id", &self.node_id)
             .field("hostname", &self.hostname)
             .field("labels", &self.labels)
             .finish_non_exhaustive()
@@ -88,10 +84,12 @@ impl std::fmt::Debug for AgentConfig {
 
 /// Runs an agent until `shutdown` is cancelled.
 ///
-/// Startup: creates `<state_dir>/worker/`, opens the task DB, re-adopts the tasks still
-/// assigned in it (their statuses are re-reported), then runs dispatcher sessions, reconnecting
-/// with backoff for as long as it runs. Errors are returned only for startup failures (state
-/// dir, task DB, node file); session failures are retried forever.
+/// Startup: creates `<state_dir>/worker/`, loads the node certificate (or joins with the
+/// join token to get one; a refused token ends `run` with the reason), opens the task DB,
+/// re-adopts the tasks still assigned in it (their statuses are re-reported), then runs dispatcher sessions, reconnecting
+/// with backoff for as long as it runs, and renews the certificate in the background. Errors
+/// are returned only for startup failures (state dir, joining, task DB); session failures are
+/// retried forever.
 ///
 /// Shutdown: ends the session, stops every task manager *without* shutting its task down or
 /// marking it in the DB, and closes the DB — so an agent restarted on the same state dir
@@ -104,14 +102,19 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> anyhow::Re
     let worker_dir = config.state_dir.join("worker");
     std::fs::create_dir_all(&worker_dir)
         .with_context(|| format!("create state dir {}", worker_dir.display()))?;
-    let node_file = NodeFile::in_state_dir(&config.state_dir);
-    let node_id = match config.node_id.clone().filter(|id| !id.is_empty()) {
-        Some(id) => id,
-        None => node_file
-            .load()
-            .with_context(|| format!("read {}", node_file.path().display()))?
-            .unwrap_or_default(),
+    let certs_dir = certs::certs_dir(&config.state_dir);
+    let Some(node_certs) =
+        certs::join::obtain(&certs_dir, &config.managers, &config.join_token, &shutdown).await?
+    else {
+        return Ok(());
     };
+    let (certs_tx, certs_rx) = tokio::sync::watch::channel(node_certs);
+    let renewer = tokio::spawn(certs::renewer::run(
+        certs_dir,
+        certs_tx,
+        config.links.clone(),
+        shutdown.child_token(),
+    ));
     let db = TaskDb::open(&worker_dir.join("tasks.redb"))?;
     metrics::register();
 
@@ -129,9 +132,7 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> anyhow::Re
         SessionConfig {
             description: describe(&config),
             managers: config.managers,
-            join_token: config.join_token,
-            node_id,
-            node_file,
+            certs: certs_rx,
             links: config.links,
         },
         StdRng::from_os_rng(),
@@ -139,6 +140,7 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> anyhow::Re
     session.run(&worker, &reporter, &shutdown).await;
 
     let _ = log_publisher.await;
+    let _ = renewer.await;
     worker.stop().await;
     drop(reporter);
     db.close().await;

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
+use swarm_agent::certs::JoinToken;
 use swarm_agent::exec::select::{self, BackendKind};
 use swarm_agent::session::SessionLinks;
 use swarm_agent::{AgentConfig, metrics};
@@ -32,9 +33,10 @@ struct Cli {
     #[arg(long = "manager", value_name = "HOST:PORT", required = true, value_parser = parse_manager)]
     managers: Vec<String>,
 
-    /// The worker join token (`swarmctl cluster join-token worker`).
+    /// The join token (`swarmctl join-token worker`). Needed to join; a node that already
+    /// holds a certificate in its state dir reconnects without it.
     #[arg(long, env = "SWARM_JOIN_TOKEN", value_name = "TOKEN", hide_env_values = true, value_parser = parse_token)]
-    join_token: String,
+    join_token: Option<String>,
 
     /// Where the agent keeps its node id and task DB.
     #[arg(long, value_name = "DIR", default_value = "/var/lib/swarm-agent")]
@@ -71,10 +73,10 @@ fn parse_token(s: &str) -> Result<String, String> {
     let token = s.trim();
     if token.is_empty() {
         return Err(
-            "the join token is empty: get one with `swarmctl cluster join-token worker`"
-                .to_string(),
+            "the join token is empty: get one with `swarmctl join-token worker`".to_string(),
         );
     }
+    JoinToken::parse(token).map_err(|e| e.to_string())?;
     Ok(token.to_string())
 }
 
@@ -100,10 +102,6 @@ async fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
-    tracing::warn!(
-        "the dispatcher session is PLAINTEXT: the join token and task specs travel unencrypted \
-         and managers are not authenticated until mutual TLS lands; use only on a trusted network"
-    );
 
     let links = SessionLinks::new();
     let backend = select::build(cli.backend, &cli.state_dir, links.clone())
@@ -120,9 +118,8 @@ async fn main() -> anyhow::Result<()> {
 
     let config = AgentConfig {
         managers: cli.managers,
-        join_token: cli.join_token,
+        join_token: cli.join_token.unwrap_or_default(),
         state_dir: cli.state_dir,
-        node_id: None,
         hostname: cli.hostname.unwrap_or_default(),
         labels: cli.labels.into_iter().collect::<HashMap<_, _>>(),
         backend,
@@ -152,6 +149,9 @@ async fn stop_on_signal(shutdown: CancellationToken) {
 mod tests {
     use super::*;
 
+    const TOKEN: &str =
+        "SWMTKN-1-3pu6hszjas19xyp7ghgosyx9k8atbfcr8p2is99znpy26u2lkl-1awxwuwd3z9j1z3puu7rcgdbx";
+
     #[test]
     fn flags_are_validated_with_clear_errors() {
         let parse = |args: &[&str]| {
@@ -163,7 +163,7 @@ mod tests {
             "--manager",
             "m2:4242",
             "--join-token",
-            "SWMTKN-1-x",
+            TOKEN,
             "--label",
             "zone=a",
             "--label",
@@ -178,7 +178,7 @@ mod tests {
         assert_eq!(ok.backend, BackendKind::Wasi);
 
         let err = |args: &[&str]| parse(args).unwrap_err().to_string();
-        let base = ["--manager", "m:1", "--join-token", "t"];
+        let base = ["--manager", "m:1", "--join-token", TOKEN];
         let with = |extra: &[&'static str]| -> Vec<&'static str> {
             base.iter().chain(extra.iter()).copied().collect()
         };
@@ -192,7 +192,12 @@ mod tests {
         );
         assert!(err(&with(&["--label", "=v"])).contains("invalid label"));
         assert!(err(&["--manager", "m:1", "--join-token", " "]).contains("join token is empty"));
-        assert!(err(&["--manager", "nohost", "--join-token", "t"]).contains("expected HOST:PORT"));
-        assert!(err(&["--manager", "h:99999", "--join-token", "t"]).contains("expected HOST:PORT"));
+        assert!(err(&["--manager", "m:1", "--join-token", "t"]).contains("invalid join token"));
+        assert!(err(&["--manager", "nohost"]).contains("expected HOST:PORT"));
+        assert!(err(&["--manager", "h:99999"]).contains("expected HOST:PORT"));
+        assert!(
+            parse(&["--manager", "m:1"]).is_ok(),
+            "a joined node needs no token"
+        );
     }
 }

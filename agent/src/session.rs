@@ -3,8 +3,8 @@
 //! ```text
 //!          ┌──────────── pick a manager (weighted, not the one that just failed) ◀──────────┐
 //!          ▼                                                                                 │
-//!  connect http://ADDR ─▶ Session(description, node id, join token) ─▶ first SessionMessage  │
-//!          │                (persist node id, take manager list, reset backoff)              │
+//!  mTLS dial ADDR ─────▶ Session(description; the certificate names the node) ─▶ first msg  │
+//!          │                (take manager list, reset backoff)                               │
 //!          ▼                                                                                 │
 //!  concurrently, until the first of them fails:                                             │
 //!    • Heartbeat at once, then every period the dispatcher names                            │
@@ -19,8 +19,8 @@
 //! A follower's dispatcher answers `Unavailable("not the leader")`; that is just another
 //! failure, and the next attempt goes to another manager. Unary calls have a 5 s deadline.
 //! Tasks are never touched when a session ends: the worker keeps running them, and the next
-//! session's COMPLETE assignment finds them already running. The session is plaintext until
-//! mutual TLS lands.
+//! session's COMPLETE assignment finds them already running. Every connection is mutual TLS
+//! with the node's certificate (see `certs`), the latest the renewer published.
 
 mod dispatcher_sink;
 mod error;
@@ -42,7 +42,7 @@ use swarm_proto::{
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tonic::Streaming;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 pub use error::SessionError;
 pub use link::{Link, SessionLinks};
@@ -50,9 +50,9 @@ pub use link::{Link, SessionLinks};
 use self::dispatcher_sink::DispatcherSink;
 use self::managers::ManagerList;
 use crate::backoff::Backoff;
+use crate::certs::NodeCerts;
 use crate::errors::chain;
 use crate::metrics;
-use crate::node_file::NodeFile;
 use crate::reporter::ReporterHandle;
 use crate::worker::WorkerHandle;
 
@@ -66,14 +66,11 @@ const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(5);
 pub struct SessionConfig {
     /// Managers to try first (`host:port`); replaced by each session's manager list.
     pub managers: Vec<String>,
-    /// The join token sent with every session.
-    pub join_token: String,
+    /// This node's certificates (mutual TLS; they name the node). The renewer publishes new
+    /// ones here; each connection uses the latest.
+    pub certs: watch::Receiver<NodeCerts>,
     /// The node description sent with every session.
     pub description: NodeDescription,
-    /// The node id to ask for ("" on first join).
-    pub node_id: String,
-    /// Where the node id the dispatcher assigns is persisted.
-    pub node_file: NodeFile,
     /// Published with each session that comes up, cleared when it ends.
     pub links: SessionLinks,
 }
@@ -89,38 +86,34 @@ pub struct SessionLoop {
 
 struct Identity {
     node_id: String,
-    join_token: String,
+    certs: watch::Receiver<NodeCerts>,
     description: NodeDescription,
-    node_file: NodeFile,
 }
 
 impl Identity {
-    /// Takes the node id a dispatcher assigned, persisting it if new.
+    /// Checks the node id the dispatcher names: it can only be the certificate's.
     fn adopt(&mut self, node_id: &str) {
-        if node_id.is_empty() || node_id == self.node_id {
-            return;
+        if !node_id.is_empty() && node_id != self.node_id {
+            tracing::warn!(certificate = %self.node_id, dispatcher = %node_id, "the dispatcher names a different node id than this node's certificate");
         }
-        if !self.node_id.is_empty() {
-            tracing::warn!(old = %self.node_id, new = %node_id, "the dispatcher assigned a different node id");
-        }
-        tracing::info!(node_id, "joined the swarm");
-        if let Err(e) = self.node_file.store(node_id) {
-            tracing::error!(path = %self.node_file.path().display(), error = %e, "persisting the node id failed; a restart would join as a new node");
-        }
-        self.node_id = node_id.to_string();
     }
 }
 
 impl SessionLoop {
     /// A session loop; `rng` picks managers and jitters backoff (seed it in tests).
     pub fn new(config: SessionConfig, rng: StdRng) -> Self {
+        let node_id = config
+            .certs
+            .borrow()
+            .identity()
+            .map(|i| i.node_id)
+            .unwrap_or_default();
         Self {
             managers: ManagerList::new(&config.managers),
             identity: Identity {
-                node_id: config.node_id,
-                join_token: config.join_token,
+                node_id,
+                certs: config.certs,
                 description: config.description,
-                node_file: config.node_file,
             },
             backoff: Backoff::session(),
             rng,
@@ -190,12 +183,13 @@ impl SessionLoop {
         worker: &WorkerHandle,
         reporter: &ReporterHandle,
     ) -> Result<Infallible, SessionError> {
-        let channel = connect(addr).await?;
+        let certs = self.identity.certs.borrow().clone();
+        let channel = connect(addr, &certs).await?;
         let mut client = DispatcherClient::new(channel.clone());
         let request = SessionRequest {
             description: Some(self.identity.description.clone()),
             node_id: self.identity.node_id.clone(),
-            join_token: self.identity.join_token.clone(),
+            join_token: String::new(),
         };
         let mut session = call("Session", client.session(request)).await?.into_inner();
         let first = match tokio::time::timeout(RPC_TIMEOUT, session.message()).await {
@@ -244,15 +238,12 @@ impl SessionLoop {
     }
 }
 
-async fn connect(addr: &str) -> Result<Channel, SessionError> {
-    let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(|source| SessionError::Address {
-            addr: addr.to_string(),
-            source,
-        })?
-        .connect_timeout(RPC_TIMEOUT)
-        .tcp_nodelay(true);
-    match tokio::time::timeout(RPC_TIMEOUT, endpoint.connect()).await {
+/// Dials `addr` with this node's certificates (mutual TLS).
+async fn connect(addr: &str, certs: &NodeCerts) -> Result<Channel, SessionError> {
+    let tls = certs
+        .client_config()
+        .map_err(|e| SessionError::Credentials(e.to_string()))?;
+    match tokio::time::timeout(RPC_TIMEOUT, crate::certs::connect(addr, tls, RPC_TIMEOUT)).await {
         Ok(Ok(channel)) => Ok(channel),
         Ok(Err(source)) => Err(SessionError::Connect {
             addr: addr.to_string(),

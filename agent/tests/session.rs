@@ -1,13 +1,19 @@
 //! The agent against a small in-test Dispatcher on 127.0.0.1: session, heartbeats, a COMPLETE
 //! assignment, status reports; a dropped stream and a reconnect that re-reports without
 //! restarting tasks; a follower answering "not the leader"; an agent restart that rejoins as
-//! the same node. Every wait has a deadline.
+//! the same node. Every wait has a deadline. The fake dispatchers serve mutual TLS with a
+//! test CA, and the agent starts with a node certificate from it already in its state dir.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
 use swarm_agent::AgentConfig;
+use swarm_agent::certs::NodeCerts;
 use swarm_agent::exec::NullBackend;
 use swarm_proto::dispatcher_server::{Dispatcher, DispatcherServer};
 use swarm_proto::{
@@ -20,11 +26,70 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tokio_util::sync::CancellationToken;
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use tonic::{Request, Response, Status};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 const NODE_ID: &str = "node-1";
-const TOKEN: &str = "SWMTKN-1-test-token";
+
+/// A root CA, one manager certificate for every fake dispatcher, and the agent's certificate.
+struct TestPki {
+    server_cert: String,
+    server_key: String,
+    node: NodeCerts,
+}
+
+fn pki() -> &'static TestPki {
+    static PKI: OnceLock<TestPki> = OnceLock::new();
+    PKI.get_or_init(|| {
+        let new_key = || KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let ca_key = new_key();
+        let mut ca = CertificateParams::default();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name.push(DnType::CommonName, "test-ca");
+        ca.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let root_pem = ca.self_signed(&ca_key).unwrap().pem();
+        let issuer = Issuer::new(ca, ca_key);
+        let leaf = |cn: &str, ou: &str, san: Vec<String>, eku: Vec<ExtendedKeyUsagePurpose>| {
+            let key = new_key();
+            let mut p = CertificateParams::new(san).unwrap();
+            p.distinguished_name.push(DnType::CommonName, cn);
+            p.distinguished_name
+                .push(DnType::OrganizationalUnitName, ou);
+            p.distinguished_name
+                .push(DnType::OrganizationName, "test-cluster");
+            p.extended_key_usages = eku;
+            (
+                p.signed_by(&key, &issuer).unwrap().pem(),
+                key.serialize_pem(),
+            )
+        };
+        let (server_cert, server_key) = leaf(
+            "manager-1",
+            "swarm-manager",
+            vec![swarm_agent::certs::SERVER_NAME.to_string()],
+            vec![ExtendedKeyUsagePurpose::ServerAuth],
+        );
+        let (cert, key) = leaf(
+            NODE_ID,
+            "swarm-worker",
+            vec![],
+            vec![ExtendedKeyUsagePurpose::ClientAuth],
+        );
+        TestPki {
+            server_cert,
+            server_key,
+            node: NodeCerts {
+                root_pem: root_pem.into_bytes(),
+                cert_pem: cert.into_bytes(),
+                key_pem: key.into_bytes(),
+            },
+        }
+    })
+}
 
 /// What the fake dispatcher saw.
 #[derive(Debug, Clone)]
@@ -77,10 +142,10 @@ impl Dispatcher for FakeDispatcher {
         if self.not_leader {
             return Err(Status::unavailable("not the leader"));
         }
-        let req = request.into_inner();
-        if req.join_token != TOKEN {
-            return Err(Status::unauthenticated("invalid join token"));
+        if request.peer_certs().is_none_or(|c| c.is_empty()) {
+            return Err(Status::unauthenticated("no client certificate"));
         }
+        let req = request.into_inner();
         let session_id = format!("s{}", self.events.borrow().len());
         self.record(Event::Session(req, session_id.clone()));
         let (tx, rx) = mpsc::channel(4);
@@ -185,7 +250,12 @@ async fn start_fake(tasks: &[&str], not_leader: bool) -> Fake {
         streams: Arc::default(),
     };
     let stop = CancellationToken::new();
+    let tls = ServerTlsConfig::new()
+        .identity(Identity::from_pem(&pki().server_cert, &pki().server_key))
+        .client_ca_root(Certificate::from_pem(&pki().node.root_pem));
     let server = tonic::transport::Server::builder()
+        .tls_config(tls)
+        .unwrap()
         .add_service(DispatcherServer::new(dispatcher.clone()))
         .serve_with_incoming_shutdown(
             TcpListenerStream::new(listener),
@@ -257,11 +327,14 @@ fn start_agent(
     backend: Arc<NullBackend>,
 ) -> (CancellationToken, JoinHandle<anyhow::Result<()>>) {
     let shutdown = CancellationToken::new();
+    pki()
+        .node
+        .save(&swarm_agent::certs::certs_dir(state_dir))
+        .unwrap();
     let config = AgentConfig {
         managers,
-        join_token: TOKEN.into(),
+        join_token: String::new(),
         state_dir: state_dir.to_path_buf(),
-        node_id: None,
         hostname: "test-host".into(),
         labels: HashMap::from([("zone".to_string(), "a".to_string())]),
         backend,
@@ -287,10 +360,13 @@ async fn t10_session_runs_assigned_tasks_and_reconnects_without_restarting_them(
     let backend = Arc::new(NullBackend::new());
     let (shutdown, agent) = start_agent(vec![fake.addr.clone()], dir.path(), backend.clone());
 
-    tracing::info!("--- the agent joins: empty node id, token, description");
+    tracing::info!("--- the agent connects over mTLS: its certificate's node id, description");
     let (req, s1) = fake.session(0).await;
-    assert_eq!(req.node_id, "");
-    assert_eq!(req.join_token, TOKEN);
+    assert_eq!(req.node_id, NODE_ID);
+    assert_eq!(
+        req.join_token, "",
+        "a node with a certificate sends no token"
+    );
     let description = req.description.unwrap();
     assert_eq!(description.hostname, "test-host");
     assert_eq!(description.engine_labels["zone"], "a");
@@ -303,14 +379,15 @@ async fn t10_session_runs_assigned_tasks_and_reconnects_without_restarting_them(
     })
     .await;
     fake.running_in(&s1, &["t1", "t2", "t3"]).await;
-    let node_json = std::fs::read_to_string(dir.path().join("node.json")).unwrap();
-    assert!(node_json.contains(NODE_ID), "{node_json}");
     assert!(dir.path().join("worker/tasks.redb").exists());
 
     tracing::info!("--- the dispatcher drops the session; the agent reconnects");
     fake.dispatcher.drop_session(&s1);
     let (req, s2) = fake.session(1).await;
-    assert_eq!(req.node_id, NODE_ID, "rejoins with the persisted node id");
+    assert_eq!(
+        req.node_id, NODE_ID,
+        "rejoins as the node its certificate names"
+    );
     fake.running_in(&s2, &["t1", "t2", "t3"]).await;
     let stats = backend.stats();
     assert_eq!(stats.controllers_created, 3, "tasks were not restarted");

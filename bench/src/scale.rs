@@ -40,7 +40,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             managers: vec![manager.addr.clone()],
             join_token: token.clone(),
             state_dir: dir.path().join(format!("agent-{i}")),
-            node_id: None,
             hostname: format!("node-{i:04}"),
             labels: Default::default(),
             backend: Arc::new(swarm_agent::exec::NullBackend::default()),

@@ -110,7 +110,6 @@ pub async fn start_latency(args: StartLatencyArgs) -> anyhow::Result<()> {
         managers: vec![manager.addr.clone()],
         join_token: manager.worker_token().await?,
         state_dir: state,
-        node_id: None,
         hostname: "bench-agent".into(),
         labels: Default::default(),
         backend: timed.clone(),

@@ -68,6 +68,22 @@ struct InitArgs {
     /// Task history retention limit (Docker's `swarm init --task-history-limit`).
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(i64).range(0..))]
     task_history_limit: i64,
+    /// Validity of node certificates (Docker's `swarm init --cert-expiry`); renewed at a
+    /// random point in 50–80 % of it.
+    #[arg(long, default_value = "2160h", value_parser = parse_cert_expiry)]
+    cert_expiry: Duration,
+}
+
+fn parse_cert_expiry(s: &str) -> Result<Duration, String> {
+    let d = swarm_proto::ext::parse_duration(s)?;
+    let min = swarm_manager::ca::MIN_NODE_CERT_EXPIRY;
+    if d < min {
+        return Err(format!(
+            "{s} is too short: certificates must be valid for at least {}s",
+            min.as_secs()
+        ));
+    }
+    Ok(d)
 }
 
 fn parse_heartbeat(s: &str) -> Result<Duration, String> {
@@ -113,6 +129,7 @@ async fn main() -> anyhow::Result<()> {
             c.force_new_cluster = args.force_new_cluster;
             c.heartbeat_period = args.dispatcher_heartbeat;
             c.task_history_limit = args.task_history_limit;
+            c.node_cert_expiry = args.cert_expiry;
             let m = Manager::init(c).await.context("swarm-manager init")?;
             print_welcome(&m);
             m

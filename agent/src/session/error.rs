@@ -5,15 +5,9 @@ use crate::worker::WorkerError;
 /// A session failure.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
-    /// The manager address is not usable as a URI.
-    #[error("invalid manager address '{addr}'")]
-    Address {
-        /// The address from `--manager` or the session's manager list.
-        addr: String,
-        /// What tonic said.
-        #[source]
-        source: tonic::transport::Error,
-    },
+    /// This node's certificates cannot be used.
+    #[error("node certificates: {0}")]
+    Credentials(String),
     /// No connection to the manager.
     #[error("connect to manager {addr}")]
     Connect {

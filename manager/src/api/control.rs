@@ -299,7 +299,7 @@ impl Control for ControlApi {
     ) -> Result<Response<GetClusterResponse>, Status> {
         let found = decide::find_cluster(&self.view(), &r.into_inner().cluster_id);
         reply(found.map(|c| GetClusterResponse {
-            cluster: Some((*c).clone()),
+            cluster: Some(decide::redacted(&c)),
         }))
     }
 
@@ -307,7 +307,11 @@ impl Control for ControlApi {
         &self,
         _: Request<ListClustersRequest>,
     ) -> Result<Response<ListClustersResponse>, Status> {
-        let clusters = self.view().clusters().map(|c| (**c).clone()).collect();
+        let clusters = self
+            .view()
+            .clusters()
+            .map(|c| decide::redacted(c))
+            .collect();
         reply(Ok(ListClustersResponse { clusters }))
     }
 
@@ -316,7 +320,9 @@ impl Control for ControlApi {
         r: Request<UpdateClusterRequest>,
     ) -> Result<Response<UpdateClusterResponse>, Status> {
         let cluster = self.update_cluster_inner(r.into_inner()).await;
-        reply(cluster.map(|c| UpdateClusterResponse { cluster: Some(c) }))
+        reply(cluster.map(|c| UpdateClusterResponse {
+            cluster: Some(decide::redacted(&c)),
+        }))
     }
 }
 

@@ -1,39 +1,27 @@
 //! Join-token rotation for `UpdateCluster`.
 //!
-//! A join token is `SWMTKN-1-<root CA digest, base 36>-<secret>`. Rotating keeps the version
-//! and the root digest (a joining node still pins the same CA) and draws a new secret of 25
-//! base-36 characters (≈ 129 bits), as SwarmKit's `ca.GenerateJoinToken` does.
+//! Rotating keeps the version and the root CA digest (a joining node still pins the same CA)
+//! and draws a new 128-bit secret (25 base-36 characters), as SwarmKit's
+//! `ca.GenerateJoinToken` does. The format itself is `swarm_agent::certs::JoinToken`.
 
-use rand::Rng;
+use rand::RngCore;
+use swarm_agent::certs::JoinToken;
 
 use super::error::ApiError;
-
-const PREFIX: &str = "SWMTKN";
-const VERSION: &str = "1";
-const SECRET_LEN: usize = 25;
-const BASE36: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
 
 /// `token` with a fresh secret from `rng` (use a CSPRNG such as `rand::rng()` outside tests).
 ///
 /// Fails with `FailedPrecondition` when `token` is not `SWMTKN-1-<digest>-<secret>`: the
 /// stored token is damaged and rotation would not produce a token nodes can use.
-pub fn rotate(token: &str, which: &str, rng: &mut impl Rng) -> Result<String, ApiError> {
-    let parts: Vec<&str> = token.split('-').collect();
-    match parts.as_slice() {
-        [PREFIX, VERSION, digest, _secret] if !digest.is_empty() => {
-            Ok(format!("{PREFIX}-{VERSION}-{digest}-{}", secret(rng)))
-        }
-        _ => Err(ApiError::FailedPrecondition(format!(
-            "the cluster's {which} join token is not of the form SWMTKN-1-<digest>-<secret>, so \
-             it can't be rotated; the cluster object is damaged"
-        ))),
-    }
-}
-
-fn secret(rng: &mut impl Rng) -> String {
-    (0..SECRET_LEN)
-        .map(|_| BASE36[rng.random_range(0..BASE36.len())] as char)
-        .collect()
+pub fn rotate(token: &str, which: &str, rng: &mut impl RngCore) -> Result<String, ApiError> {
+    JoinToken::parse(token)
+        .map(|t| t.rotated_with(rng).to_string())
+        .map_err(|_| {
+            ApiError::FailedPrecondition(format!(
+                "the cluster's {which} join token is not of the form SWMTKN-1-<digest>-<secret>, \
+                 so it can't be rotated; the cluster object is damaged"
+            ))
+        })
 }
 
 #[cfg(test)]
@@ -53,7 +41,11 @@ mod tests {
         let (kept, secret) = new.rsplit_once('-').unwrap();
         assert_eq!(kept, TOKEN.rsplit_once('-').unwrap().0);
         assert_eq!(secret.len(), 25);
-        assert!(secret.bytes().all(|b| BASE36.contains(&b)));
+        assert!(
+            secret
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+        );
         assert_ne!(new, TOKEN);
         assert_ne!(new, rotate(TOKEN, "worker", &mut rng).unwrap());
     }

@@ -1,5 +1,15 @@
-//! Cluster identity: join tokens (and, with cluster security, the root CA).
+//! The cluster CA (SwarmKit's `ca` package, manager side): the root made at `init` and kept
+//! in the Cluster object ([`RootCa`]), the NodeCA service that issues and renews node
+//! certificates ([`NodeCaApi`]), and the per-RPC caller checks ([`NodeAuth`]). Join tokens
+//! and the node side of certificates live in `swarm_agent::certs`.
 
-mod token;
+mod authz;
+mod root;
+mod service;
 
-pub use token::{JoinToken, TokenError};
+pub use authz::{NodeAuth, authenticated, caller};
+pub use root::{
+    CaError, DEFAULT_NODE_CERT_EXPIRY, MIN_NODE_CERT_EXPIRY, ROOT_KEY_FILE, RootCa, Subject,
+};
+pub use service::{NodeCaApi, node_cert_expiry, role_of_token};
+pub use swarm_agent::certs::{JoinToken, TokenError};

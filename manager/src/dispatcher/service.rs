@@ -5,13 +5,11 @@ use std::sync::{Arc, Mutex};
 
 use futures::Stream;
 use rand::Rng;
-use subtle::ConstantTimeEq;
 use swarm_proto::dispatcher_server::{self, DispatcherServer};
 use swarm_proto::{
-    AssignmentsMessage, AssignmentsRequest, HeartbeatRequest, HeartbeatResponse, Node,
-    NodeAvailability, NodeRole, NodeSpec, NodeState, NodeStatus, SessionMessage, SessionRequest,
-    TaskPatch, TaskState, UpdateTaskStatusRequest, UpdateTaskStatusResponse, WeightedPeer,
-    assignments_message::Type, ext,
+    AssignmentsMessage, AssignmentsRequest, HeartbeatRequest, HeartbeatResponse, NodeState,
+    NodeStatus, SessionMessage, SessionRequest, TaskPatch, TaskState, UpdateTaskStatusRequest,
+    UpdateTaskStatusResponse, WeightedPeer, assignments_message::Type, ext,
 };
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -130,36 +128,14 @@ impl Dispatcher {
         Ok((s.node_id.clone(), s.ended.clone()))
     }
 
-    /// Checks the join token; returns the role it grants.
-    fn check_token(&self, token: &str) -> Result<NodeRole, Status> {
-        let view = self.inner.store.view();
-        let tokens = view
-            .the_cluster()
-            .and_then(|c| c.join_tokens.clone())
-            .ok_or_else(|| Status::unavailable("the cluster is not initialized yet"))?;
-        let eq = |a: &str, b: &str| !b.is_empty() && bool::from(a.as_bytes().ct_eq(b.as_bytes()));
-        if eq(token, &tokens.manager) {
-            Ok(NodeRole::Manager)
-        } else if eq(token, &tokens.worker) {
-            Ok(NodeRole::Worker)
-        } else if token.is_empty() {
-            Err(Status::unauthenticated(
-                "a join token is required (swarmctl join-token worker)",
-            ))
-        } else {
-            Err(Status::unauthenticated(
-                "invalid join token (get the current one with `swarmctl join-token worker`)",
-            ))
-        }
-    }
-
-    /// Creates or refreshes the node object for a session; returns the node id.
+    /// Refreshes the node object of `node_id` (created by the CA when it joined) for a new
+    /// session: description, READY, address.
     async fn register(
         &self,
         req: &SessionRequest,
-        role: NodeRole,
+        node_id: &str,
         addr: String,
-    ) -> Result<String, Status> {
+    ) -> Result<(), Status> {
         let store = &self.inner.store;
         for _ in 0..5 {
             let view = store.view();
@@ -169,46 +145,20 @@ impl Dispatcher {
                 message: String::new(),
                 addr: addr.clone(),
             };
-            let action = if req.node_id.is_empty() {
-                let id = ext::new_id();
-                store::create(Node {
-                    id: id.clone(),
-                    meta: Some(swarm_proto::Meta {
-                        version: 0,
-                        created_at_ns: now,
-                        updated_at_ns: now,
-                    }),
-                    spec: Some(NodeSpec {
-                        annotations: Some(Default::default()),
-                        desired_role: role as i32,
-                        availability: NodeAvailability::Active as i32,
-                    }),
-                    description: req.description.clone(),
-                    status: Some(status),
-                    role: role as i32,
-                    manager_status: None,
-                })
-            } else {
-                let existing = view.node(&req.node_id).ok_or_else(|| {
-                    Status::permission_denied(format!(
-                        "node {} is not a member of this swarm (was it removed?); delete the agent's node.json to join as a new node",
-                        req.node_id
-                    ))
-                })?;
-                let mut n = (**existing).clone();
-                n.description = req.description.clone();
-                n.status = Some(status);
-                if let Some(m) = n.meta.as_mut() {
-                    m.updated_at_ns = now;
-                }
-                store::update(n)
-            };
-            let id = match &action.object.as_ref().and_then(|o| o.object.as_ref()) {
-                Some(swarm_proto::store_object::Object::Node(n)) => n.id.clone(),
-                _ => unreachable!("register builds a node action"),
-            };
+            let existing = view.node(node_id).ok_or_else(|| {
+                Status::permission_denied(format!(
+                    "node {node_id} is not a member of this swarm (was it removed?)"
+                ))
+            })?;
+            let mut n = (**existing).clone();
+            n.description = req.description.clone();
+            n.status = Some(status);
+            if let Some(m) = n.meta.as_mut() {
+                m.updated_at_ns = now;
+            }
+            let action = store::update(n);
             match store.write_atomic(vec![action]).await {
-                Ok(_) => return Ok(id),
+                Ok(_) => return Ok(()),
                 Err(StoreError::Conflict(_)) => continue,
                 Err(e) => return Err(unavailable(e)),
             }
@@ -235,9 +185,15 @@ impl dispatcher_server::Dispatcher for Dispatcher {
             .remote_addr()
             .map(|a| a.ip().to_string())
             .unwrap_or_default();
+        let node_id = crate::ca::authenticated(&request)?.node_id;
         let req = request.into_inner();
-        let role = self.check_token(&req.join_token)?;
-        let node_id = self.register(&req, role, addr).await?;
+        if !req.node_id.is_empty() && req.node_id != node_id {
+            return Err(Status::permission_denied(format!(
+                "the session asks for node {} but the certificate names node {node_id}",
+                req.node_id
+            )));
+        }
+        self.register(&req, &node_id, addr).await?;
         let session_id = ext::new_id();
         let session = {
             let mut s = active.sessions.lock().expect("sessions lock");

@@ -4,12 +4,15 @@ use std::path::{Path, PathBuf};
 
 use raft::prelude::ConfState;
 use swarm_proto::{
-    Annotations, Cluster, ClusterSpec, DispatcherConfig, JoinTokens, Meta, Node, NodeAvailability,
-    NodeDescription, NodeRole, NodeSpec, NodeStatus, OrchestrationConfig, Platform, ext,
+    Annotations, CaConfig, Cluster, ClusterSpec, DispatcherConfig, JoinTokens, Meta, Node,
+    NodeAvailability, NodeDescription, NodeRole, NodeSpec, NodeStatus, OrchestrationConfig,
+    Platform, ext,
 };
 
 use super::{Manager, ManagerConfig, ManagerError, NodeState};
-use crate::ca::JoinToken;
+use swarm_agent::certs::certs_dir;
+
+use crate::ca::{JoinToken, RootCa, Subject};
 use crate::raft::RaftOptions;
 use crate::raft::storage::RaftStorage;
 use crate::store;
@@ -22,8 +25,8 @@ pub fn raft_path(dir: &Path) -> PathBuf {
 pub(super) struct Prepared {
     pub state: NodeState,
     pub storage: RaftStorage,
-    /// True for a new cluster (its objects must be created once leader).
-    pub fresh: bool,
+    /// For a new cluster, its root CA (the cluster objects are created once leader).
+    pub fresh: Option<RootCa>,
 }
 
 /// Checks the state dir and readies the raft log for `init`.
@@ -48,7 +51,7 @@ pub(super) fn prepare_init(config: &ManagerConfig) -> Result<Prepared, ManagerEr
         return Ok(Prepared {
             state,
             storage,
-            fresh: false,
+            fresh: None,
         });
     }
     if raft_path(dir).exists() {
@@ -76,17 +79,43 @@ pub(super) fn prepare_init(config: &ManagerConfig) -> Result<Prepared, ManagerEr
         advertise_addr: String::new(),
     };
     state.save(dir)?;
+    let root = new_certificates(config, &state)?;
     Ok(Prepared {
         state,
         storage,
-        fresh: true,
+        fresh: Some(root),
     })
+}
+
+/// The cluster's root CA and this manager's certificate, saved under `certificates/`.
+fn new_certificates(config: &ManagerConfig, state: &NodeState) -> Result<RootCa, ManagerError> {
+    let ca_err =
+        |e: crate::ca::CaError| ManagerError::Other(format!("creating the cluster CA: {e}"));
+    let dir = certs_dir(&config.state_dir);
+    let root = RootCa::generate(&state.cluster_id).map_err(ca_err)?;
+    let subject = Subject {
+        node_id: &state.node_id,
+        role: NodeRole::Manager,
+        cluster_id: &state.cluster_id,
+    };
+    let certs = root
+        .issue_local(&subject, config.node_cert_expiry)
+        .map_err(ca_err)?;
+    root.save_key(&dir).map_err(|source| ManagerError::Io {
+        what: format!("writing the root CA key in {}", dir.display()),
+        source,
+    })?;
+    certs
+        .save(&dir)
+        .map_err(|e| ManagerError::Other(format!("saving certificates: {e}")))?;
+    Ok(root)
 }
 
 /// Waits for leadership, then writes the Cluster and this manager's Node in one transaction.
 pub(super) async fn create_cluster_objects(
     manager: &Manager,
     config: &ManagerConfig,
+    root: RootCa,
 ) -> Result<(), ManagerError> {
     let config_err =
         |e: store::StoreError| ManagerError::Other(format!("creating the cluster: {e}"));
@@ -102,7 +131,7 @@ pub(super) async fn create_cluster_objects(
         created_at_ns: now,
         updated_at_ns: now,
     });
-    let worker = JoinToken::generate(state.cluster_id.as_bytes());
+    let worker = JoinToken::generate(root.cert_pem.as_bytes());
     let cluster = Cluster {
         id: state.cluster_id.clone(),
         meta,
@@ -118,11 +147,15 @@ pub(super) async fn create_cluster_objects(
             dispatcher: Some(DispatcherConfig {
                 heartbeat_period_ms: config.heartbeat_period.as_millis() as u64,
             }),
+            ca_config: Some(CaConfig {
+                node_cert_expiry_secs: config.node_cert_expiry.as_secs(),
+            }),
         }),
         join_tokens: Some(JoinTokens {
             worker: worker.to_string(),
             manager: worker.rotated().to_string(),
         }),
+        root_ca: Some(root.to_proto()),
     };
     let has_agent = config.agent_backend.is_some();
     let node = Node {

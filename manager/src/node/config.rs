@@ -28,6 +28,8 @@ pub struct ManagerConfig {
     pub heartbeat_period: Duration,
     /// `init` only: old tasks kept per slot.
     pub task_history_limit: i64,
+    /// `init` only: validity of node certificates (`--cert-expiry`).
+    pub node_cert_expiry: Duration,
 }
 
 impl ManagerConfig {
@@ -44,6 +46,7 @@ impl ManagerConfig {
             agent_links: SessionLinks::new(),
             heartbeat_period: Duration::from_secs(5),
             task_history_limit: 5,
+            node_cert_expiry: crate::ca::DEFAULT_NODE_CERT_EXPIRY,
         }
     }
 }

@@ -128,31 +128,27 @@ pub(super) fn start_local_agent(
     let store = manager.store.clone();
     let token = manager.shutdown_token();
     let addr = manager.addr.to_string();
-    let node_id = manager.state.node_id.clone();
     let state_dir = config.state_dir.clone();
     let hostname = config.hostname.clone();
     let links = config.agent_links.clone();
     tokio::spawn(async move {
         let (_, mut watcher) = store.watch(crate::store::WatchFilter::All);
-        let join_token = loop {
-            if let Some(t) = store
-                .view()
-                .the_cluster()
-                .and_then(|c| c.join_tokens.clone())
-            {
-                break t.manager;
+        // The dispatcher accepts the agent (with this manager's certificate) once the
+        // cluster and this node exist.
+        loop {
+            if store.view().the_cluster().is_some() {
+                break;
             }
             tokio::select! {
                 _ = token.cancelled() => return,
                 b = watcher.recv() => if b.is_none() { let (_, w) = store.watch(crate::store::WatchFilter::All); watcher = w; },
             }
-        };
+        }
         drop(watcher);
         let agent = swarm_agent::AgentConfig {
             managers: vec![addr],
-            join_token,
+            join_token: String::new(),
             state_dir,
-            node_id: Some(node_id),
             hostname,
             labels: Default::default(),
             backend,

@@ -23,6 +23,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use swarm_agent::certs::{NodeCerts, certs_dir};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -72,13 +73,26 @@ pub struct Manager {
     tasks: Vec<JoinHandle<()>>,
 }
 
+/// This manager's certificates, made at `init`.
+fn load_certificates(config: &ManagerConfig) -> Result<NodeCerts, ManagerError> {
+    let dir = certs_dir(&config.state_dir);
+    match NodeCerts::load(&dir) {
+        Ok(Some(certs)) => Ok(certs),
+        Ok(None) => Err(ManagerError::Other(format!(
+            "no node certificate in {}: this state dir was not made by `swarm-manager init`",
+            dir.display()
+        ))),
+        Err(e) => Err(ManagerError::Other(format!("loading certificates: {e}"))),
+    }
+}
+
 impl Manager {
     /// `swarm-manager init`: creates a new one-manager cluster in `config.state_dir`.
     pub async fn init(config: ManagerConfig) -> Result<Self, ManagerError> {
         let prepared = bootstrap::prepare_init(&config)?;
         let manager = Self::start(config.clone(), prepared.state, prepared.storage).await?;
-        if prepared.fresh {
-            bootstrap::create_cluster_objects(&manager, &config).await?;
+        if let Some(root) = prepared.fresh {
+            bootstrap::create_cluster_objects(&manager, &config, root).await?;
         }
         Ok(manager)
     }
@@ -115,8 +129,16 @@ impl Manager {
             shutdown.child_token(),
         )?;
         let store = Store::new(memory, Arc::new(raft.clone()));
-        let servers =
-            servers::start(&config, &state, store.clone(), blobs, shutdown.clone()).await?;
+        let certs = load_certificates(&config)?;
+        let servers = servers::start(
+            &config,
+            &state,
+            &certs,
+            store.clone(),
+            blobs,
+            shutdown.clone(),
+        )
+        .await?;
         let mut tasks = servers.tasks;
         tasks.push(tokio::spawn(leader::watch(
             store.clone(),

@@ -1,18 +1,27 @@
-//! The manager's listeners: TCP for agents (Dispatcher), the control socket for swarmctl
-//! (Control API), and the optional metrics endpoint.
+//! The manager's listeners: TCP for other nodes, the control socket for swarmctl (Control
+//! API), and the optional metrics endpoint.
+//!
+//! The TCP listener is TLS with this manager's certificate; a client certificate is optional
+//! at the TLS layer (a joining node has none yet) and required per service: NodeCA is open
+//! (it checks join tokens itself), Dispatcher, LogBroker and ArtifactFetch take any member
+//! node, Control takes managers only ([`NodeAuth`]).
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use swarm_agent::certs::NodeCerts;
 use tokio::net::{TcpListener, UnixListener};
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
 use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 use super::{ManagerConfig, ManagerError, NodeState};
 use crate::artifacts::{ArtifactsApi, BlobStore, FetchApi};
+use crate::ca::{NodeAuth, NodeCaApi};
 use crate::dispatcher::Dispatcher;
 use crate::logbroker::{BrokerConfig, LogBroker};
 use crate::store::Store;
@@ -30,6 +39,7 @@ pub(super) struct Servers {
 pub(super) async fn start(
     config: &ManagerConfig,
     state: &NodeState,
+    certs: &NodeCerts,
     store: Store,
     blobs: Arc<BlobStore>,
     shutdown: CancellationToken,
@@ -57,15 +67,33 @@ pub(super) async fn start(
 
     let mut tasks = Vec::new();
     let token = shutdown.clone();
-    let svc = dispatcher.clone().into_service();
-    let broker_svc = logs.broker_service();
-    let fetch_svc = FetchApi::new(dispatcher.clone(), blobs.clone()).into_service();
+    let members = NodeAuth::members(store.clone());
+    let svc = InterceptedService::new(dispatcher.clone().into_service(), members.clone());
+    let broker_svc = InterceptedService::new(logs.broker_service(), members.clone());
+    let fetch_svc = InterceptedService::new(
+        FetchApi::new(dispatcher.clone(), blobs.clone()).into_service(),
+        members,
+    );
+    let remote_control = InterceptedService::new(
+        crate::api::control_service(store.clone()),
+        NodeAuth::managers(store.clone()),
+    );
+    let ca_svc = NodeCaApi::new(store.clone()).into_service();
+    let tls = ServerTlsConfig::new()
+        .identity(Identity::from_pem(&certs.cert_pem, &certs.key_pem))
+        .client_ca_root(Certificate::from_pem(&certs.root_pem))
+        .client_auth_optional(true);
+    let server = tonic::transport::Server::builder()
+        .tls_config(tls)
+        .map_err(|e| ManagerError::Other(format!("TLS configuration: {e}")))?;
     tasks.push(tokio::spawn(async move {
-        let r = tonic::transport::Server::builder()
+        let r = server
             .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))
+            .add_service(ca_svc)
             .add_service(svc)
             .add_service(broker_svc)
             .add_service(fetch_svc)
+            .add_service(remote_control)
             .serve_with_incoming_shutdown(TcpListenerStream::new(tcp), token.cancelled_owned())
             .await;
         if let Err(e) = r {

@@ -255,6 +255,16 @@ pub(super) fn find_cluster(view: &Tables, reference: &str) -> ApiResult<Arc<Clus
     }
 }
 
+/// The cluster as the Control API shows it: the root CA key never leaves the managers'
+/// store (SwarmKit's `redactClusters`).
+pub(super) fn redacted(cluster: &Cluster) -> Cluster {
+    let mut c = cluster.clone();
+    if let Some(root) = c.root_ca.as_mut() {
+        root.ca_key.clear();
+    }
+    c
+}
+
 /// The cluster with a new spec (an absent spec keeps the current one, so a token rotation
 /// needs no spec) and the join tokens asked for rotated, each independently.
 pub(super) fn updated_cluster(

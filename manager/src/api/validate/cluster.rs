@@ -55,6 +55,15 @@ pub fn cluster_spec(spec: &ClusterSpec) -> Result {
             return invalid("raft snapshot_interval (--snapshot-interval) must be at least 1");
         }
     }
+    if let Some(ca) = &spec.ca_config
+        && ca.node_cert_expiry_secs < crate::ca::MIN_NODE_CERT_EXPIRY.as_secs()
+    {
+        return invalid(format!(
+            "node certificate expiry (--cert-expiry) must be at least {} s, not {} s",
+            crate::ca::MIN_NODE_CERT_EXPIRY.as_secs(),
+            ca.node_cert_expiry_secs
+        ));
+    }
     if let Some(d) = &spec.dispatcher
         && d.heartbeat_period_ms < MIN_HEARTBEAT_PERIOD_MS
     {

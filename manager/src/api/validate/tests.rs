@@ -1,10 +1,10 @@
 //! One test per rule: a good value passes, each bad value fails with a message that says why.
 
 use swarm_proto::{
-    Annotations, ClusterSpec, DispatcherConfig, EndpointSpec, GlobalJob, GlobalService, Mount,
-    NodeSpec, OciRuntime, OrchestrationConfig, Placement, PortConfig, RaftConfig, ReplicatedJob,
-    ReplicatedService, ResourceRequirements, Resources, RestartPolicy, ServiceSpec, TaskSpec,
-    UpdateConfig, WasmRuntime, service_spec::Mode, task_spec::Runtime,
+    Annotations, CaConfig, ClusterSpec, DispatcherConfig, EndpointSpec, GlobalJob, GlobalService,
+    Mount, NodeSpec, OciRuntime, OrchestrationConfig, Placement, PortConfig, RaftConfig,
+    ReplicatedJob, ReplicatedService, ResourceRequirements, Resources, RestartPolicy, ServiceSpec,
+    TaskSpec, UpdateConfig, WasmRuntime, service_spec::Mode, task_spec::Runtime,
 };
 
 use super::*;
@@ -475,6 +475,9 @@ fn good_cluster() -> ClusterSpec {
         dispatcher: Some(DispatcherConfig {
             heartbeat_period_ms: 5_000,
         }),
+        ca_config: Some(CaConfig {
+            node_cert_expiry_secs: 90 * 24 * 3600,
+        }),
     }
 }
 
@@ -482,6 +485,14 @@ fn good_cluster() -> ClusterSpec {
 fn t17_cluster_spec() {
     cluster_spec(&good_cluster()).unwrap();
     cluster_spec(&ClusterSpec::default()).unwrap();
+    let mut short = good_cluster();
+    short.ca_config = Some(CaConfig {
+        node_cert_expiry_secs: 59,
+    });
+    assert_eq!(
+        cluster_spec(&short).unwrap_err().to_string(),
+        "node certificate expiry (--cert-expiry) must be at least 60 s, not 59 s"
+    );
 
     let mut s = good_cluster();
     s.orchestration

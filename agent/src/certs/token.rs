@@ -2,8 +2,7 @@
 //!
 //! `<digest>` is the SHA-256 of the cluster's root of trust in base 36, zero-padded to 50
 //! characters, so a joining node can pin the root it is given; `<secret>` is 16 random bytes
-//! in base 36, padded to 25. Until the cluster CA exists, the root of trust digested is the
-//! cluster id.
+//! in base 36, padded to 25. The root of trust digested is the root CA certificate (PEM).
 
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -25,20 +24,30 @@ pub struct JoinToken {
 )]
 pub struct TokenError(pub String);
 
+/// The digest a join token carries for the root CA certificate `root_pem`.
+pub fn root_digest(root_pem: &[u8]) -> String {
+    base36_padded(&Sha256::digest(root_pem), 50)
+}
+
 impl JoinToken {
-    /// A new token for the root of trust `root` with a fresh random secret.
-    pub fn generate(root: &[u8]) -> Self {
+    /// A new token for the root CA certificate `root_pem` with a fresh random secret.
+    pub fn generate(root_pem: &[u8]) -> Self {
         Self {
-            digest: base36_padded(&Sha256::digest(root), 50),
-            secret: new_secret(),
+            digest: root_digest(root_pem),
+            secret: new_secret(&mut rand::rng()),
         }
     }
 
     /// The same root digest with a fresh secret (token rotation).
     pub fn rotated(&self) -> Self {
+        self.rotated_with(&mut rand::rng())
+    }
+
+    /// [`rotated`](Self::rotated) drawing the secret from `rng` (a CSPRNG outside tests).
+    pub fn rotated_with(&self, rng: &mut impl RngCore) -> Self {
         Self {
             digest: self.digest.clone(),
-            secret: new_secret(),
+            secret: new_secret(rng),
         }
     }
 
@@ -69,9 +78,9 @@ impl std::fmt::Display for JoinToken {
     }
 }
 
-fn new_secret() -> String {
+fn new_secret(rng: &mut impl RngCore) -> String {
     let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
+    rng.fill_bytes(&mut bytes);
     base36_padded(&bytes, 25)
 }
 

@@ -1,0 +1,69 @@
+//! Keeps this node's certificate fresh: sleeps until [`renew_at`], then renews over the
+//! current dispatcher session's connection (authenticated by the certificate being
+//! replaced), saves the new files and publishes them for the next connection. A failed
+//! renewal is retried every [`RETRY`] (sooner never helps: the session is down or the node
+//! was removed, which the session reports loudly).
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::{NodeCerts, join, renew_at};
+use crate::session::SessionLinks;
+
+/// Wait between failed renewal attempts.
+const RETRY: Duration = Duration::from_secs(5);
+
+/// Renews until `shutdown`. `certs` holds the current certificates and receives new ones.
+pub async fn run(
+    dir: PathBuf,
+    certs: watch::Sender<NodeCerts>,
+    links: SessionLinks,
+    shutdown: CancellationToken,
+) {
+    let mut rng = StdRng::from_os_rng();
+    loop {
+        let current = certs.borrow().clone();
+        let Ok(identity) = current.identity() else {
+            tracing::error!("the node certificate does not parse; not renewing it");
+            return;
+        };
+        let at = renew_at(&identity, &mut rng);
+        let wait = at.duration_since(SystemTime::now()).unwrap_or_default();
+        tracing::debug!(node_id = %identity.node_id, in_secs = wait.as_secs(), "next certificate renewal");
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        loop {
+            let attempt = match links.wait(RETRY).await {
+                None => Err("no dispatcher session is up".to_string()),
+                Some(link) => join::renew(link.channel, "the session's manager", &current)
+                    .await
+                    .map_err(|e| e.to_string()),
+            };
+            match attempt {
+                Ok(new) => {
+                    if let Err(e) = new.save(&dir) {
+                        tracing::error!(error = %e, "saving the renewed certificate failed");
+                    }
+                    let id = new.identity().map(|i| i.node_id).unwrap_or_default();
+                    tracing::info!(node_id = %id, "node certificate renewed");
+                    certs.send_replace(new);
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in = ?RETRY, "renewing the node certificate failed");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(RETRY) => {}
+                    }
+                }
+            }
+        }
+    }
+}

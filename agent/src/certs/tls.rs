@@ -1,0 +1,155 @@
+//! rustls client configurations and the one way this crate dials a manager: TCP, then TLS
+//! with the server name [`SERVER_NAME`] (every manager certificate carries it, whatever
+//! address it is reached at), then HTTP/2 for tonic.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::TokioIo;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tonic::transport::{Channel, Endpoint, Uri};
+
+use super::files::first_der;
+use super::{CertError, NodeCerts};
+
+/// The DNS name in every manager certificate, verified by every client.
+pub const SERVER_NAME: &str = "swarm-manager";
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn builder() -> rustls::ConfigBuilder<ClientConfig, rustls::WantsVerifier> {
+    ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
+}
+
+fn roots(root_pem: &[u8]) -> Result<RootCertStore, CertError> {
+    let mut roots = RootCertStore::empty();
+    roots
+        .add(CertificateDer::from(first_der(root_pem)?))
+        .map_err(|e| CertError::Invalid(format!("root CA certificate: {e}")))?;
+    Ok(roots)
+}
+
+fn finish(mut config: ClientConfig) -> Arc<ClientConfig> {
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Arc::new(config)
+}
+
+impl NodeCerts {
+    /// Mutual TLS: verify managers against the root, present this node's certificate.
+    ///
+    /// # Errors
+    /// The root, certificate or key does not parse.
+    pub fn client_config(&self) -> Result<Arc<ClientConfig>, CertError> {
+        let chain = CertificateDer::pem_slice_iter(&self.cert_pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| CertError::Invalid(format!("node certificate: {e}")))?;
+        let key = PrivateKeyDer::from_pem_slice(&self.key_pem)
+            .map_err(|e| CertError::Invalid(format!("node key: {e}")))?;
+        let config = builder()
+            .with_root_certificates(roots(&self.root_pem)?)
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| CertError::Invalid(format!("node key and certificate: {e}")))?;
+        Ok(finish(config))
+    }
+}
+
+/// Verify managers against `root_pem`, present no certificate (asking for the first one).
+///
+/// # Errors
+/// The root does not parse.
+pub fn server_verified(root_pem: &[u8]) -> Result<Arc<ClientConfig>, CertError> {
+    Ok(finish(
+        builder()
+            .with_root_certificates(roots(root_pem)?)
+            .with_no_client_auth(),
+    ))
+}
+
+/// Accept any manager certificate. Only for fetching the root CA, which the caller then
+/// checks against the digest in its join token before trusting anything.
+pub(crate) fn unverified() -> Arc<ClientConfig> {
+    let verifier = AcceptAnyServer(provider().signature_verification_algorithms);
+    finish(
+        builder()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth(),
+    )
+}
+
+/// Dials `addr` (`host:port`) with `tls` and returns a connected channel.
+///
+/// # Errors
+/// The address is not a valid URI authority, or TCP, TLS or HTTP/2 setup fails within
+/// `timeout`.
+pub async fn connect(
+    addr: &str,
+    tls: Arc<ClientConfig>,
+    timeout: Duration,
+) -> Result<Channel, tonic::transport::Error> {
+    let endpoint = Endpoint::from_shared(format!("http://{addr}"))?
+        .connect_timeout(timeout)
+        .tcp_nodelay(true);
+    let connector = tower::service_fn(move |uri: Uri| {
+        let tls = Arc::clone(&tls);
+        async move {
+            let host = uri.host().unwrap_or_default().trim_matches(['[', ']']);
+            let port = uri.port_u16().unwrap_or(4242);
+            let tcp = TcpStream::connect((host, port)).await?;
+            tcp.set_nodelay(true)?;
+            let name = ServerName::try_from(SERVER_NAME).expect("a valid DNS name");
+            let stream = TlsConnector::from(tls).connect(name, tcp).await?;
+            Ok::<_, io::Error>(TokioIo::new(stream))
+        }
+    });
+    endpoint.connect_with_connector(connector).await
+}
+
+#[derive(Debug)]
+struct AcceptAnyServer(WebPkiSupportedAlgorithms);
+
+impl ServerCertVerifier for AcceptAnyServer {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_schemes()
+    }
+}

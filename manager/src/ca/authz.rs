@@ -1,0 +1,108 @@
+//! Who is calling: every RPC on a manager's TCP listener except the NodeCA service goes
+//! through [`NodeAuth`], which reads the caller's certificate (verified by TLS against the
+//! root CA), checks it belongs to this cluster and to a node that is still a member — so
+//! `node rm` revokes a certificate at once — and, for manager-only services, that it is a
+//! manager's. The identity is left in the request's extensions for the handler.
+
+use swarm_agent::certs::NodeIdentity;
+use swarm_proto::NodeRole;
+use tonic::service::Interceptor;
+use tonic::{Request, Status};
+
+use crate::store::Store;
+
+/// Checks callers of one service.
+#[derive(Clone)]
+pub struct NodeAuth {
+    store: Store,
+    managers_only: bool,
+}
+
+impl NodeAuth {
+    /// Any member node (the dispatcher, log broker and artifact fetch: workers' services).
+    pub fn members(store: Store) -> Self {
+        Self {
+            store,
+            managers_only: false,
+        }
+    }
+
+    /// Managers only (Control, and raft between managers).
+    pub fn managers(store: Store) -> Self {
+        Self {
+            store,
+            managers_only: true,
+        }
+    }
+
+    /// The caller's identity, checked.
+    ///
+    /// # Errors
+    /// `Unauthenticated` without a certificate; `PermissionDenied` for another cluster, a
+    /// removed node, or a worker calling a manager service.
+    pub fn check<T>(&self, request: &Request<T>) -> Result<NodeIdentity, Status> {
+        let id = caller(request)?;
+        let view = self.store.view();
+        let cluster = view
+            .the_cluster()
+            .ok_or_else(|| Status::unavailable("the cluster is not initialized yet"))?;
+        if id.cluster_id != cluster.id {
+            return Err(Status::permission_denied(format!(
+                "the certificate of node {} belongs to cluster {}, not this one ({})",
+                id.node_id, id.cluster_id, cluster.id
+            )));
+        }
+        if view.node(&id.node_id).is_none() {
+            return Err(Status::permission_denied(format!(
+                "node {} has been removed from the swarm; its certificate is no longer accepted \
+                 (join again with a join token after deleting its certificates/ directory)",
+                id.node_id
+            )));
+        }
+        if self.managers_only && id.role != NodeRole::Manager {
+            return Err(Status::permission_denied(format!(
+                "node {} is a worker; only managers may make this call",
+                id.node_id
+            )));
+        }
+        Ok(id)
+    }
+}
+
+impl Interceptor for NodeAuth {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let id = self.check(&request)?;
+        request.extensions_mut().insert(id);
+        Ok(request)
+    }
+}
+
+/// The identity in the caller's TLS certificate (not yet checked against the store).
+///
+/// # Errors
+/// `Unauthenticated` when the caller presented no certificate; `PermissionDenied` when it is
+/// not a node certificate.
+pub fn caller<T>(request: &Request<T>) -> Result<NodeIdentity, Status> {
+    let certs = request.peer_certs().ok_or_else(|| {
+        Status::unauthenticated(
+            "no client certificate: join the swarm first (a join token gets this node a certificate)",
+        )
+    })?;
+    let first = certs
+        .first()
+        .ok_or_else(|| Status::unauthenticated("no client certificate"))?;
+    NodeIdentity::from_der(first.as_ref())
+        .map_err(|e| Status::permission_denied(format!("client certificate: {e}")))
+}
+
+/// The identity [`NodeAuth`] left on a request.
+///
+/// # Errors
+/// `Internal` when the service was not wrapped in [`NodeAuth`].
+pub fn authenticated<T>(request: &Request<T>) -> Result<NodeIdentity, Status> {
+    request
+        .extensions()
+        .get::<NodeIdentity>()
+        .cloned()
+        .ok_or_else(|| Status::internal("the caller was not authenticated (NodeAuth missing)"))
+}

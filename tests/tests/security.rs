@@ -1,0 +1,288 @@
+//! Cluster security across real processes: joining takes the right token for the right CA;
+//! every remote call is mutual TLS and checked per RPC (no certificate, a worker calling
+//! Control, a removed node, an expired certificate: all refused); certificates renew
+//! before they expire. Every wait has a deadline.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use swarm_agent::certs::{self, ClientConfig, NodeCerts, NodeIdentity};
+use swarm_manager::ca::{ROOT_KEY_FILE, RootCa, Subject};
+use swarm_proto::control_client::ControlClient;
+use swarm_proto::dispatcher_client::DispatcherClient;
+use swarm_proto::{ListNodesRequest, NodeRole, SessionRequest};
+use swarm_tests::{ManagerProc, Proc, bin, spawn_agent, wait_for};
+
+const CONVERGE: Duration = Duration::from_secs(30);
+const RPC: Duration = Duration::from_secs(5);
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A `swarm-agent` on the null backend with exactly `token` (none if empty).
+fn agent_with_token(m: &ManagerProc, dir: &Path, name: &str, token: &str) -> Proc {
+    let mut args = vec![
+        "--manager".to_string(),
+        m.addr(),
+        "--state-dir".into(),
+        dir.join(name).display().to_string(),
+        "--hostname".into(),
+        name.into(),
+        "--backend".into(),
+        "null".into(),
+    ];
+    if !token.is_empty() {
+        args.extend(["--join-token".to_string(), token.to_string()]);
+    }
+    Proc::spawn(
+        name,
+        &bin("swarm-agent"),
+        &args,
+        &dir.join(format!("{name}.log")),
+    )
+    .unwrap()
+}
+
+/// Waits for `agent` to exit on its own with a failure whose output contains `text`.
+fn exits_saying(mut agent: Proc, text: &str) {
+    let status = wait_for(&format!("the agent to exit ({text})"), CONVERGE, || {
+        agent.child.try_wait().unwrap()
+    });
+    assert!(
+        !status.success(),
+        "the agent should fail: {}",
+        agent.output()
+    );
+    assert!(
+        agent.output().contains(text),
+        "expected {text:?} in the agent's output:\n{}",
+        agent.output()
+    );
+}
+
+fn node_certs(state_dir: &Path) -> NodeCerts {
+    NodeCerts::load(&certs::certs_dir(state_dir))
+        .unwrap()
+        .expect("certificates")
+}
+
+fn ready_nodes(m: &ManagerProc) -> Vec<String> {
+    m.ctl_json(&["node", "ls"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["status"]["state"] == "NODE_READY")
+        .map(|n| n["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Opens a dispatcher session with `tls`; the error text of whichever step failed.
+async fn session_with(addr: &str, tls: Arc<ClientConfig>) -> Result<(), String> {
+    let channel = certs::connect(addr, tls, RPC)
+        .await
+        .map_err(|e| format!("connect: {e:?}"))?;
+    DispatcherClient::new(channel)
+        .session(SessionRequest::default())
+        .await
+        .map(|_| ())
+        .map_err(|s| format!("{:?}: {}", s.code(), s.message()))
+}
+
+async fn list_nodes_with(addr: &str, tls: Arc<ClientConfig>) -> Result<usize, String> {
+    let channel = certs::connect(addr, tls, RPC)
+        .await
+        .map_err(|e| format!("connect: {e:?}"))?;
+    ControlClient::new(channel)
+        .list_nodes(ListNodesRequest::default())
+        .await
+        .map(|r| r.into_inner().nodes.len())
+        .map_err(|s| format!("{:?}: {}", s.code(), s.message()))
+}
+
+#[test]
+fn s10_joining_takes_the_right_token_for_the_right_ca() {
+    swarm_tests::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let m = ManagerProc::init(&dir.path().join("m"), &["--no-agent"]).unwrap();
+    let token = m.worker_token();
+    let (head, secret) = token.rsplit_once('-').unwrap();
+    let (prefix, digest) = head.rsplit_once('-').unwrap();
+
+    tracing::info!("--- a wrong secret, a wrong CA digest, no token: each refused");
+    let wrong_secret = format!("{head}-{}", "0".repeat(secret.len()));
+    exits_saying(
+        agent_with_token(&m, dir.path(), "a1", &wrong_secret),
+        "invalid join token",
+    );
+    let wrong_ca = format!("{prefix}-{}-{secret}", "0".repeat(digest.len()));
+    exits_saying(
+        agent_with_token(&m, dir.path(), "a2", &wrong_ca),
+        "does not hold the root CA this join token was made for",
+    );
+    exits_saying(
+        agent_with_token(&m, dir.path(), "a3", ""),
+        "has not joined a swarm yet",
+    );
+    assert_eq!(
+        ready_nodes(&m).len(),
+        0,
+        "no node joined: {:?}",
+        m.ctl_ok(&["node", "ls"])
+    );
+
+    tracing::info!("--- the right token: a worker certificate for this cluster");
+    let agent = spawn_agent(&m, &dir.path().join("w1"), "w1").unwrap();
+    let id = wait_for("w1 to be READY", CONVERGE, || ready_nodes(&m).pop());
+    let cert = node_certs(&dir.path().join("w1")).identity().unwrap();
+    let cluster = m.ctl_json(&["cluster", "inspect"]);
+    assert_eq!(cert.node_id, id);
+    assert_eq!(cert.role, NodeRole::Worker);
+    assert_eq!(cluster["id"], cert.cluster_id.as_str());
+    assert_eq!(
+        cluster["root_ca"]["ca_key"]
+            .as_array()
+            .map(Vec::len)
+            .unwrap_or(0),
+        0,
+        "the Control API never shows the root key: {cluster}"
+    );
+
+    tracing::info!("--- restarted without a token, it reconnects as the same node");
+    drop(agent);
+    let _again = agent_with_token(&m, dir.path(), "w1", "");
+    wait_for("w1 READY again, same id", CONVERGE, || {
+        (ready_nodes(&m) == [id.clone()]).then_some(())
+    });
+}
+
+#[test]
+fn s20_every_remote_call_is_authenticated_and_authorized() {
+    swarm_tests::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let m = ManagerProc::init(&dir.path().join("m"), &["--no-agent"]).unwrap();
+    let mut agent = spawn_agent(&m, &dir.path().join("w1"), "w1").unwrap();
+    let worker_id = wait_for("w1 to be READY", CONVERGE, || ready_nodes(&m).pop());
+    let worker = node_certs(&dir.path().join("w1"));
+    let manager = node_certs(&m.state_dir);
+    let addr = m.addr();
+    let rt = runtime();
+
+    tracing::info!("--- no client certificate: Dispatcher and Control refused");
+    let anonymous = certs::server_verified(&manager.root_pem).unwrap();
+    let e = rt
+        .block_on(session_with(&addr, anonymous.clone()))
+        .unwrap_err();
+    assert!(e.starts_with("Unauthenticated"), "{e}");
+    let e = rt.block_on(list_nodes_with(&addr, anonymous)).unwrap_err();
+    assert!(e.starts_with("Unauthenticated"), "{e}");
+
+    tracing::info!("--- a worker may not call Control; a manager may");
+    let e = rt
+        .block_on(list_nodes_with(&addr, worker.client_config().unwrap()))
+        .unwrap_err();
+    assert!(
+        e.contains("PermissionDenied") && e.contains("only managers"),
+        "{e}"
+    );
+    let n = rt
+        .block_on(list_nodes_with(&addr, manager.client_config().unwrap()))
+        .unwrap();
+    assert_eq!(n, 2, "the manager and w1");
+
+    tracing::info!("--- an expired certificate signed by the right root: refused by TLS");
+    let root = RootCa {
+        cert_pem: String::from_utf8(manager.root_pem.clone()).unwrap(),
+        key_pem: std::fs::read_to_string(certs::certs_dir(&m.state_dir).join(ROOT_KEY_FILE))
+            .unwrap(),
+    };
+    let key = rcgen::KeyPair::from_pem(std::str::from_utf8(&worker.key_pem).unwrap()).unwrap();
+    let identity = worker.identity().unwrap();
+    let expired_pem = root
+        .sign_key(
+            &key,
+            &Subject {
+                node_id: &identity.node_id,
+                role: NodeRole::Worker,
+                cluster_id: &identity.cluster_id,
+            },
+            SystemTime::now() - Duration::from_secs(7200),
+            Duration::from_secs(3600),
+        )
+        .unwrap();
+    let expired = NodeCerts {
+        cert_pem: expired_pem.into_bytes(),
+        ..worker.clone()
+    };
+    let id: NodeIdentity = expired.identity().unwrap();
+    assert!(id.not_after < SystemTime::now());
+    let e = rt
+        .block_on(session_with(&addr, expired.client_config().unwrap()))
+        .unwrap_err();
+    assert!(
+        e.contains("transport error") || e.starts_with("connect"),
+        "an expired certificate must fail the TLS handshake, not reach the service: {e}"
+    );
+    tracing::info!(error = %e, "expired certificate refused");
+    let stale_dir = dir.path().join("stale");
+    expired.save(&certs::certs_dir(&stale_dir)).unwrap();
+    exits_saying(agent_with_token(&m, dir.path(), "stale", ""), "expired at");
+
+    tracing::info!("--- node rm revokes: the removed node's certificate no longer opens sessions");
+    agent.kill9();
+    m.ctl_ok(&["node", "rm", "--force", &worker_id]);
+    let e = rt
+        .block_on(session_with(&addr, worker.client_config().unwrap()))
+        .unwrap_err();
+    assert!(
+        e.contains("PermissionDenied") && e.contains("has been removed"),
+        "{e}"
+    );
+    let restarted = agent_with_token(&m, dir.path(), "w1", "");
+    wait_for("the removed agent to log its refusal", CONVERGE, || {
+        restarted
+            .output()
+            .contains("has been removed")
+            .then_some(())
+    });
+    assert!(!ready_nodes(&m).contains(&worker_id));
+}
+
+#[test]
+fn s30_certificates_renew_before_they_expire() {
+    swarm_tests::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let m = ManagerProc::init(
+        &dir.path().join("m"),
+        &["--no-agent", "--cert-expiry", "60s"],
+    )
+    .unwrap();
+    let _agent = spawn_agent(&m, &dir.path().join("w1"), "w1").unwrap();
+    let id = wait_for("w1 to be READY", CONVERGE, || ready_nodes(&m).pop());
+    let first = node_certs(&dir.path().join("w1")).identity().unwrap();
+    let life = first.not_after.duration_since(first.not_before).unwrap();
+    assert_eq!(life, Duration::from_secs(120), "60 s + 60 s backdated");
+
+    tracing::info!("--- renewed at 50–80 % of its life, before it expires");
+    let renewed = wait_for(
+        "the certificate to be renewed",
+        Duration::from_secs(100),
+        || {
+            let now = node_certs(&dir.path().join("w1")).identity().ok()?;
+            (now.not_after > first.not_after).then_some(now)
+        },
+    );
+    assert!(
+        SystemTime::now() < first.not_after,
+        "renewed only after expiry"
+    );
+    assert_eq!(renewed.node_id, id);
+    assert_eq!(renewed.role, NodeRole::Worker);
+    let text = std::fs::read_to_string(dir.path().join("w1.agent.log")).unwrap_or_default();
+    assert!(text.contains("node certificate renewed"), "{text}");
+    assert_eq!(ready_nodes(&m), [id], "still READY");
+}
