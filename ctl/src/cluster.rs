@@ -1,10 +1,12 @@
-//! `swarmctl cluster inspect` and `swarmctl [cluster] join-token worker|manager`.
+//! `swarmctl cluster inspect|unlock-key` and `swarmctl [cluster] join-token worker|manager`.
 
 use std::io::Write;
 use std::path::Path;
 
 use clap::{Args, Subcommand, ValueEnum};
-use swarm_proto::{Cluster, ListClustersRequest, ListNodesRequest, Node, UpdateClusterRequest};
+use swarm_proto::{
+    Cluster, GetUnlockKeyRequest, ListClustersRequest, ListNodesRequest, Node, UpdateClusterRequest,
+};
 
 use crate::client::{self, Client};
 use crate::error::CtlError;
@@ -18,6 +20,15 @@ pub enum ClusterCmd {
     Inspect(InspectArgs),
     /// Manage join tokens
     JoinToken(JoinTokenArgs),
+    /// Show the unlock key of an autolocked swarm
+    UnlockKey(UnlockKeyArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct UnlockKeyArgs {
+    /// Only display the key
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Args, Debug)]
@@ -65,6 +76,22 @@ pub async fn run(cmd: ClusterCmd, socket: &Path) -> Result<(), CtlError> {
             Ok(())
         }
         ClusterCmd::JoinToken(a) => join_token(&mut c, &mut out, &a).await,
+        ClusterCmd::UnlockKey(a) => {
+            let key = c
+                .get_unlock_key(GetUnlockKeyRequest {})
+                .await?
+                .into_inner()
+                .unlock_key;
+            if a.quiet {
+                writeln!(out, "{key}")?;
+            } else {
+                writeln!(
+                    out,
+                    "To unlock a swarm manager after it stops, run:\n\n    swarm-manager run --state-dir DIR --unlock-key {key}\n\nStore this key somewhere safe: a stopped manager cannot read its raft data without it."
+                )?;
+            }
+            Ok(())
+        }
     }
 }
 

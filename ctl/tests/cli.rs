@@ -189,6 +189,9 @@ impl Control for FakeManager {
     async fn update_cluster(&self, _: Request<UpdateClusterRequest>) -> R<UpdateClusterResponse> {
         Err(Status::unimplemented("fake"))
     }
+    async fn get_unlock_key(&self, _: Request<GetUnlockKeyRequest>) -> R<GetUnlockKeyResponse> {
+        Err(Status::unimplemented("fake"))
+    }
 }
 
 /// Serves `fake` on `<tempdir>/control.sock` until the test ends.

@@ -10,6 +10,7 @@ pub mod api;
 pub mod artifacts;
 pub mod ca;
 pub mod dispatcher;
+pub mod keymanager;
 pub mod logbroker;
 pub mod metrics;
 mod metrics_server;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use swarm_agent::exec::select::{self, BackendKind};
+use swarm_manager::keymanager::UnlockKey;
 use swarm_manager::node::{Manager, ManagerConfig};
 
 /// mimalloc: glibc malloc cost ~20 % of CPU under the scale benchmark's load.
@@ -53,6 +54,9 @@ struct CommonArgs {
     /// Host name recorded for this node.
     #[arg(long)]
     hostname: Option<String>,
+    /// The unlock key of an autolocked swarm (`swarmctl cluster unlock-key` shows it).
+    #[arg(long, env = "SWARM_UNLOCK_KEY", hide_env_values = true, value_parser = |s: &str| UnlockKey::parse(s).map_err(|e| e.to_string()))]
+    unlock_key: Option<UnlockKey>,
 }
 
 #[derive(Args)]
@@ -72,6 +76,10 @@ struct InitArgs {
     /// random point in 50–80 % of it.
     #[arg(long, default_value = "2160h", value_parser = parse_cert_expiry)]
     cert_expiry: Duration,
+    /// Lock the managers' raft data with a new unlock key (Docker's `swarm init --autolock`):
+    /// a restarted manager then needs `--unlock-key`.
+    #[arg(long)]
+    autolock: bool,
 }
 
 fn parse_cert_expiry(s: &str) -> Result<Duration, String> {
@@ -101,6 +109,7 @@ fn config(args: &CommonArgs) -> anyhow::Result<ManagerConfig> {
     c.listen_addr = args.listen_addr;
     c.advertise_addr = args.advertise_addr.clone();
     c.metrics_addr = args.metrics_addr;
+    c.unlock_key = args.unlock_key.clone();
     if let Some(h) = &args.hostname {
         c.hostname = h.clone();
     }
@@ -130,6 +139,7 @@ async fn main() -> anyhow::Result<()> {
             c.heartbeat_period = args.dispatcher_heartbeat;
             c.task_history_limit = args.task_history_limit;
             c.node_cert_expiry = args.cert_expiry;
+            c.autolock = args.autolock;
             let m = Manager::init(c).await.context("swarm-manager init")?;
             print_welcome(&m);
             m
@@ -155,13 +165,13 @@ async fn main() -> anyhow::Result<()> {
 }
 
 fn print_welcome(m: &Manager) {
-    let token = m
-        .store
-        .view()
-        .the_cluster()
+    let cluster = m.store.view().the_cluster().cloned();
+    let token = cluster
+        .as_ref()
         .and_then(|c| c.join_tokens.clone())
         .map(|t| t.worker)
         .unwrap_or_default();
+    let unlock_key = cluster.map(|c| c.unlock_key.clone()).unwrap_or_default();
     println!(
         "Swarm initialized: current node ({}) is now a manager.\n\nTo add a worker to this swarm, run the following command:\n\n    swarm-agent --manager {} --join-token {}\n\nControl socket: {} (swarmctl --socket {} …)",
         m.state.node_id,
@@ -170,4 +180,10 @@ fn print_welcome(m: &Manager) {
         m.control_socket.display(),
         m.control_socket.display()
     );
+    if !unlock_key.is_empty() {
+        println!(
+            "\nThis swarm is autolocked. To start a manager after it stops, run\n\n    swarm-manager run --state-dir DIR --unlock-key {unlock_key}\n\nStore this key somewhere safe (a password manager): without it a stopped manager \
+             cannot read its raft data."
+        );
+    }
 }

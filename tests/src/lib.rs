@@ -167,20 +167,48 @@ impl ManagerProc {
 
     /// `swarm-manager run` on the same state dir and port.
     pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.restart_with(&[])
+    }
+
+    /// [`restart`](Self::restart) with more flags for `run` (e.g. `--unlock-key K`).
+    pub fn restart_with(&mut self, more: &[&str]) -> anyhow::Result<()> {
         self.proc.kill9();
-        // Flags only `init` takes (each followed by its value) are not repeated for `run`.
-        let mut extra = Vec::new();
-        let mut args = self.extra.iter();
-        while let Some(a) = args.next() {
-            if a == "--dispatcher-heartbeat" || a == "--task-history-limit" {
-                args.next();
-            } else {
-                extra.push(a.clone());
-            }
-        }
+        let mut extra = self.run_args();
+        extra.extend(more.iter().map(|s| s.to_string()));
         let m = Self::start("run", &self.state_dir, self.port, &extra)?;
         *self = m;
         Ok(())
+    }
+
+    /// The arguments of `swarm-manager run` for this manager, without `more` flags: the init
+    /// flags that `run` also takes (flags only `init` takes are dropped).
+    pub fn run_args(&self) -> Vec<String> {
+        let mut extra = Vec::new();
+        let mut args = self.extra.iter();
+        while let Some(a) = args.next() {
+            match a.as_str() {
+                "--dispatcher-heartbeat" | "--task-history-limit" | "--cert-expiry" => {
+                    args.next();
+                }
+                "--autolock" => {}
+                _ => extra.push(a.clone()),
+            }
+        }
+        extra
+    }
+
+    /// `swarm-manager run` as a bare process (for runs expected to fail at start).
+    pub fn spawn_run(&self, more: &[&str], log: &Path) -> anyhow::Result<Proc> {
+        let mut args = vec![
+            "run".to_string(),
+            "--state-dir".into(),
+            self.state_dir.display().to_string(),
+            "--listen-addr".into(),
+            self.addr(),
+        ];
+        args.extend(self.run_args());
+        args.extend(more.iter().map(|s| s.to_string()));
+        Proc::spawn("swarm-manager", &bin("swarm-manager"), &args, log)
     }
 
     /// The control socket path.

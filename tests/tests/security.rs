@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use swarm_agent::certs::{self, ClientConfig, NodeCerts, NodeIdentity};
 use swarm_manager::ca::{ROOT_KEY_FILE, RootCa, Subject};
+use swarm_manager::keymanager::UnlockKey;
 use swarm_proto::control_client::ControlClient;
 use swarm_proto::dispatcher_client::DispatcherClient;
 use swarm_proto::{ListNodesRequest, NodeRole, SessionRequest};
@@ -285,4 +286,79 @@ fn s30_certificates_renew_before_they_expire() {
     let text = std::fs::read_to_string(dir.path().join("w1.agent.log")).unwrap_or_default();
     assert!(text.contains("node certificate renewed"), "{text}");
     assert_eq!(ready_nodes(&m), [id], "still READY");
+}
+
+#[test]
+fn s40_an_autolocked_manager_starts_only_with_its_unlock_key() {
+    swarm_tests::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("m");
+    let mut m = ManagerProc::init(&state, &["--no-agent", "--autolock"]).unwrap();
+    let key = m
+        .ctl_ok(&["cluster", "unlock-key", "-q"])
+        .trim()
+        .to_string();
+    UnlockKey::parse(&key).expect("swarmctl cluster unlock-key shows the key");
+    assert!(m.proc.output().contains(&key), "init shows the key once");
+    assert_eq!(
+        m.ctl_json(&["cluster", "inspect"])["unlock_key"],
+        "",
+        "redacted"
+    );
+    m.push_empty_module("vault:1");
+    m.ctl_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "autolock-secret-svc",
+        "vault:1",
+    ]);
+
+    tracing::info!("--- stopped: the raft data at rest does not show the service");
+    m.proc.kill9();
+    let raft_db = state.join("raft").join("raft.redb");
+    let dek = state.join("raft").join("dek.json");
+    let before = (
+        std::fs::read(&raft_db).unwrap(),
+        std::fs::read(&dek).unwrap(),
+    );
+    assert!(
+        !before.0.windows(19).any(|w| w == b"autolock-secret-svc"),
+        "the service name is readable in raft.redb"
+    );
+
+    tracing::info!("--- no key, a wrong key: refused, nothing changed on disk");
+    let log = |n: &str| dir.path().join(format!("{n}.log"));
+    exits_saying(
+        m.spawn_run(&[], &log("nokey")).unwrap(),
+        "this manager is locked",
+    );
+    let wrong = UnlockKey::generate().to_string();
+    exits_saying(
+        m.spawn_run(&["--unlock-key", &wrong], &log("wrong"))
+            .unwrap(),
+        "invalid unlock key",
+    );
+    exits_saying(
+        m.spawn_run(&["--unlock-key", "SWMKEY-1-nope"], &log("garbled"))
+            .unwrap(),
+        "invalid unlock key",
+    );
+    let after = (
+        std::fs::read(&raft_db).unwrap(),
+        std::fs::read(&dek).unwrap(),
+    );
+    assert!(
+        before == after,
+        "a refused start changed the raft data or the key file"
+    );
+
+    tracing::info!("--- the right key: the manager runs with its data");
+    m.restart_with(&["--unlock-key", &key]).unwrap();
+    let services = m.ctl_json(&["service", "ls"]);
+    assert_eq!(
+        services[0]["spec"]["annotations"]["name"], "autolock-secret-svc",
+        "{services}"
+    );
 }

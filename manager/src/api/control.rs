@@ -315,6 +315,23 @@ impl Control for ControlApi {
         reply(Ok(ListClustersResponse { clusters }))
     }
 
+    async fn get_unlock_key(
+        &self,
+        _: Request<GetUnlockKeyRequest>,
+    ) -> Result<Response<GetUnlockKeyResponse>, Status> {
+        let key = self
+            .view()
+            .the_cluster()
+            .map(|c| c.unlock_key.clone())
+            .unwrap_or_default();
+        if key.is_empty() {
+            return Err(Status::failed_precondition(
+                "no unlock key is set: the swarm is not autolocked (swarm-manager init --autolock)",
+            ));
+        }
+        Ok(Response::new(GetUnlockKeyResponse { unlock_key: key }))
+    }
+
     async fn update_cluster(
         &self,
         r: Request<UpdateClusterRequest>,

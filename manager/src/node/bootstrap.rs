@@ -4,15 +4,16 @@ use std::path::{Path, PathBuf};
 
 use raft::prelude::ConfState;
 use swarm_proto::{
-    Annotations, CaConfig, Cluster, ClusterSpec, DispatcherConfig, JoinTokens, Meta, Node,
-    NodeAvailability, NodeDescription, NodeRole, NodeSpec, NodeStatus, OrchestrationConfig,
-    Platform, ext,
+    Annotations, CaConfig, Cluster, ClusterSpec, DispatcherConfig, EncryptionConfig, JoinTokens,
+    Meta, Node, NodeAvailability, NodeDescription, NodeRole, NodeSpec, NodeStatus,
+    OrchestrationConfig, Platform, ext,
 };
 
 use super::{Manager, ManagerConfig, ManagerError, NodeState};
 use swarm_agent::certs::certs_dir;
 
 use crate::ca::{JoinToken, RootCa, Subject};
+use crate::keymanager::{DekFile, UnlockKey};
 use crate::raft::RaftOptions;
 use crate::raft::storage::RaftStorage;
 use crate::store;
@@ -25,8 +26,25 @@ pub fn raft_path(dir: &Path) -> PathBuf {
 pub(super) struct Prepared {
     pub state: NodeState,
     pub storage: RaftStorage,
-    /// For a new cluster, its root CA (the cluster objects are created once leader).
-    pub fresh: Option<RootCa>,
+    /// For a new cluster, what goes into its Cluster object once leader.
+    pub fresh: Option<Fresh>,
+}
+
+/// The secrets of a new cluster.
+pub(super) struct Fresh {
+    pub root: RootCa,
+    /// With `--autolock`: shown once, kept in the Cluster object.
+    pub unlock_key: Option<UnlockKey>,
+}
+
+/// Opens the raft log of an existing state dir with its data key (which needs
+/// `config.unlock_key` when the swarm is autolocked).
+pub(super) fn open_storage(config: &ManagerConfig) -> Result<RaftStorage, ManagerError> {
+    let dek = DekFile::in_state_dir(&config.state_dir).load(config.unlock_key.as_ref())?;
+    Ok(RaftStorage::open_sealed(
+        &raft_path(&config.state_dir),
+        dek,
+    )?)
 }
 
 /// Checks the state dir and readies the raft log for `init`.
@@ -42,7 +60,7 @@ pub(super) fn prepare_init(config: &ManagerConfig) -> Result<Prepared, ManagerEr
             });
         }
         // Keep the data; this member becomes the only voter.
-        let storage = RaftStorage::open(&raft_path(dir))?;
+        let storage = open_storage(config)?;
         storage.set_conf_state(ConfState {
             voters: vec![state.raft_id],
             ..Default::default()
@@ -60,7 +78,9 @@ pub(super) fn prepare_init(config: &ManagerConfig) -> Result<Prepared, ManagerEr
         });
     }
     std::fs::create_dir_all(dir.join("raft")).map_err(io(format!("creating {}", dir.display())))?;
-    let storage = RaftStorage::open(&raft_path(dir))?;
+    let unlock_key = config.autolock.then(UnlockKey::generate);
+    let dek = DekFile::in_state_dir(dir).create(unlock_key.as_ref())?;
+    let storage = RaftStorage::open_sealed(&raft_path(dir), dek)?;
     let raft_id = loop {
         let id: u64 = rand::random();
         if id != 0 {
@@ -83,7 +103,7 @@ pub(super) fn prepare_init(config: &ManagerConfig) -> Result<Prepared, ManagerEr
     Ok(Prepared {
         state,
         storage,
-        fresh: Some(root),
+        fresh: Some(Fresh { root, unlock_key }),
     })
 }
 
@@ -115,8 +135,9 @@ fn new_certificates(config: &ManagerConfig, state: &NodeState) -> Result<RootCa,
 pub(super) async fn create_cluster_objects(
     manager: &Manager,
     config: &ManagerConfig,
-    root: RootCa,
+    fresh: Fresh,
 ) -> Result<(), ManagerError> {
+    let root = fresh.root;
     let config_err =
         |e: store::StoreError| ManagerError::Other(format!("creating the cluster: {e}"));
     manager
@@ -150,12 +171,20 @@ pub(super) async fn create_cluster_objects(
             ca_config: Some(CaConfig {
                 node_cert_expiry_secs: config.node_cert_expiry.as_secs(),
             }),
+            encryption: Some(EncryptionConfig {
+                auto_lock_managers: fresh.unlock_key.is_some(),
+            }),
         }),
         join_tokens: Some(JoinTokens {
             worker: worker.to_string(),
             manager: worker.rotated().to_string(),
         }),
         root_ca: Some(root.to_proto()),
+        unlock_key: fresh
+            .unlock_key
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
     };
     let has_agent = config.agent_backend.is_some();
     let node = Node {

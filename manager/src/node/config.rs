@@ -8,6 +8,8 @@ use std::time::Duration;
 use swarm_agent::exec::Backend;
 use swarm_agent::session::SessionLinks;
 
+use crate::keymanager::UnlockKey;
+
 /// Settings of one manager process.
 #[derive(Clone)]
 pub struct ManagerConfig {
@@ -30,6 +32,10 @@ pub struct ManagerConfig {
     pub task_history_limit: i64,
     /// `init` only: validity of node certificates (`--cert-expiry`).
     pub node_cert_expiry: Duration,
+    /// `init` only: lock the raft data key with a new unlock key (`--autolock`).
+    pub autolock: bool,
+    /// The unlock key of an autolocked swarm (`--unlock-key`).
+    pub unlock_key: Option<UnlockKey>,
 }
 
 impl ManagerConfig {
@@ -47,6 +53,8 @@ impl ManagerConfig {
             heartbeat_period: Duration::from_secs(5),
             task_history_limit: 5,
             node_cert_expiry: crate::ca::DEFAULT_NODE_CERT_EXPIRY,
+            autolock: false,
+            unlock_key: None,
         }
     }
 }

@@ -47,6 +47,8 @@ pub enum ManagerError {
     #[error(transparent)]
     State(#[from] StateError),
     #[error(transparent)]
+    Locked(#[from] crate::keymanager::LockError),
+    #[error(transparent)]
     Storage(#[from] raft::storage::StorageError),
     #[error(transparent)]
     Raft(#[from] raft::DriverError),
@@ -91,8 +93,8 @@ impl Manager {
     pub async fn init(config: ManagerConfig) -> Result<Self, ManagerError> {
         let prepared = bootstrap::prepare_init(&config)?;
         let manager = Self::start(config.clone(), prepared.state, prepared.storage).await?;
-        if let Some(root) = prepared.fresh {
-            bootstrap::create_cluster_objects(&manager, &config, root).await?;
+        if let Some(fresh) = prepared.fresh {
+            bootstrap::create_cluster_objects(&manager, &config, fresh).await?;
         }
         Ok(manager)
     }
@@ -100,7 +102,7 @@ impl Manager {
     /// `swarm-manager run`: resumes the manager whose state is in `config.state_dir`.
     pub async fn run(config: ManagerConfig) -> Result<Self, ManagerError> {
         let state = NodeState::load(&config.state_dir)?;
-        let storage = raft::storage::RaftStorage::open(&bootstrap::raft_path(&config.state_dir))?;
+        let storage = bootstrap::open_storage(&config)?;
         if storage.is_empty() {
             return Err(ManagerError::Other(format!(
                 "the raft database of {} is empty although state.json names cluster {}; refusing to start an empty manager",

@@ -5,6 +5,7 @@ mod driver;
 mod handle;
 pub mod logger;
 mod options;
+mod sealer;
 pub mod storage;
 pub mod transport;
 

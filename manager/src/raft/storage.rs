@@ -44,12 +44,16 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use protobuf::Message;
+
 use raft::prelude::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
 use raft::{Error as RaftError, GetEntriesContext, RaftState, StorageError as RaftStorageError};
 use redb::{
     Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
     WriteTransaction,
 };
+
+use super::sealer::Sealer;
+use crate::keymanager::DataKey;
 
 const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("raft_entries");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("raft_meta");
@@ -220,6 +224,7 @@ impl Core {
 
 struct Inner {
     path: PathBuf,
+    sealer: Sealer,
     db: Database,
     core: RwLock<Core>,
 }
@@ -253,9 +258,20 @@ impl RaftStorage {
         Self::open_with_cache_limit(path, DEFAULT_CACHE_BYTES)
     }
 
+    /// [`RaftStorage::open`] with log entries and snapshots encrypted with `key` (how a
+    /// manager opens its log; see `keymanager`). A record that does not decrypt is
+    /// [`StorageError::Corrupted`].
+    pub fn open_sealed(path: &Path, key: DataKey) -> Result<Self, StorageError> {
+        Self::open_inner(path, DEFAULT_CACHE_BYTES, Sealer::new(Some(key)))
+    }
+
     /// [`RaftStorage::open`] with an explicit byte budget for the in-memory tail of the log
     /// (`0` disables the cache: every read goes to redb).
     pub fn open_with_cache_limit(path: &Path, cache_bytes: u64) -> Result<Self, StorageError> {
+        Self::open_inner(path, cache_bytes, Sealer::default())
+    }
+
+    fn open_inner(path: &Path, cache_bytes: u64, sealer: Sealer) -> Result<Self, StorageError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| open_error(path, e.into()))?;
         }
@@ -274,7 +290,7 @@ impl RaftStorage {
         txn.commit()
             .map_err(|e| db_error(path, "create tables", e))?;
 
-        let core = load(path, &db, cache_bytes)?;
+        let core = load(path, &db, cache_bytes, &sealer)?;
         tracing::debug!(
             path = %path.display(),
             first_index = core.first_index(),
@@ -287,6 +303,7 @@ impl RaftStorage {
         Ok(RaftStorage {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
+                sealer,
                 db,
                 core: RwLock::new(core),
             }),
@@ -333,6 +350,7 @@ impl RaftStorage {
         let meta_bytes = self.encode(&meta, "snapshot metadata")?;
         let hs_bytes = self.encode(&hs, "hard state")?;
         let cs_bytes = self.encode(&conf_state, "conf state")?;
+        let empty_snapshot = self.inner.sealer.seal_snapshot(b"");
         self.commit(&mut core, "initialize", |txn| {
             let mut m = txn.open_table(META)?;
             m.insert(KEY_HARD_STATE, hs_bytes.as_slice())?;
@@ -340,7 +358,7 @@ impl RaftStorage {
             m.insert(KEY_TRUNCATED, encode_log_id(boot).as_slice())?;
             let mut s = txn.open_table(SNAPSHOT)?;
             s.insert(KEY_SNAP_META, meta_bytes.as_slice())?;
-            s.insert(KEY_SNAP_DATA, b"".as_slice())?;
+            s.insert(KEY_SNAP_DATA, empty_snapshot.as_slice())?;
             Ok(())
         })?;
         core.hard_state = hs;
@@ -373,8 +391,11 @@ impl RaftStorage {
         }
         let encoded = entries
             .iter()
-            .map(|e| self.encode(e, "log entry"))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|e| {
+                let bytes = self.encode(e, "log entry")?;
+                Ok(self.inner.sealer.seal_entry(e.index, &bytes))
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
         let hs_bytes = hard_state
             .map(|hs| self.encode(hs, "hard state"))
             .transpose()?;
@@ -464,7 +485,7 @@ impl RaftStorage {
         let meta_bytes = self.encode(&meta, "snapshot metadata")?;
         let hs_bytes = self.encode(&hs, "hard state")?;
         let cs_bytes = self.encode(meta.get_conf_state(), "conf state")?;
-        let data = snapshot.take_data();
+        let data = self.inner.sealer.seal_snapshot(&snapshot.take_data());
         self.commit(&mut core, "install snapshot", |txn| {
             let mut t = txn.open_table(ENTRIES)?;
             if keep_suffix {
@@ -536,6 +557,7 @@ impl RaftStorage {
         };
         let meta_bytes = self.encode(&meta, "snapshot metadata")?;
         let compaction = self.plan_compaction(&core, index.saturating_sub(keep_entries))?;
+        let data = self.inner.sealer.seal_snapshot(&data);
         self.commit(&mut core, "create snapshot", |txn| {
             let mut s = txn.open_table(SNAPSHOT)?;
             s.insert(KEY_SNAP_META, meta_bytes.as_slice())?;
@@ -725,7 +747,8 @@ impl RaftStorage {
                 return Ok((out, size));
             }
             size += entry_size;
-            out.push(decode_entry(path, k.value(), bytes, next)?);
+            let plain = self.inner.sealer.open_entry(path, k.value(), bytes)?;
+            out.push(decode_entry(path, k.value(), &plain, next)?);
             next += 1;
         }
         if next != high {
@@ -758,7 +781,12 @@ impl RaftStorage {
                 "the snapshot data record is missing".into(),
             ));
         };
-        snapshot.data = data.value().to_vec().into();
+        snapshot.data = self
+            .inner
+            .sealer
+            .open_snapshot(path, data.value())?
+            .into_owned()
+            .into();
         snapshot.set_metadata(core.snapshot_meta.clone());
         Ok(snapshot)
     }
@@ -861,7 +889,12 @@ fn decode_record<M: Message + Default>(
 }
 
 /// Reads the in-memory view from disk, checking the invariants the rest of the code relies on.
-fn load(path: &Path, db: &Database, cache_bytes: u64) -> Result<Core, StorageError> {
+fn load(
+    path: &Path,
+    db: &Database,
+    cache_bytes: u64,
+    sealer: &Sealer,
+) -> Result<Core, StorageError> {
     let op = "load raft state";
     let txn = db.begin_read().map_err(|e| db_error(path, op, e))?;
     let meta = txn.open_table(META).map_err(|e| db_error(path, op, e))?;
@@ -933,7 +966,8 @@ fn load(path: &Path, db: &Database, cache_bytes: u64) -> Result<Core, StorageErr
     for item in range.rev() {
         let (k, v) = item.map_err(|e| db_error(path, op, e))?;
         let bytes = v.value();
-        let entry = decode_entry(path, k.value(), bytes, expected)?;
+        let plain = sealer.open_entry(path, k.value(), bytes)?;
+        let entry = decode_entry(path, k.value(), &plain, expected)?;
         if !cache.push_front(entry, bytes.len() as u64) {
             break;
         }

@@ -970,3 +970,39 @@ fn t60_drives_a_raw_node_across_restart() {
     assert_eq!(replayed, want, "nothing committed is lost or applied twice");
     assert!(f.s().hard_state().term > hs.term);
 }
+
+#[test]
+fn t60_sealed_storage_encrypts_at_rest_and_needs_its_key() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("raft.redb");
+    let key = crate::keymanager::DataKey::generate();
+    let marker = b"plaintext-marker-0123456789";
+    let mut e = new_entry(1, 1);
+    e.data = marker.to_vec().into();
+    {
+        let s = RaftStorage::open_sealed(&path, key.clone()).unwrap();
+        s.persist(std::slice::from_ref(&e), Some(&hard_state(1, 1, 1)))
+            .unwrap();
+        s.create_snapshot(1, voters(&[1]), marker.to_vec(), 10)
+            .unwrap();
+    }
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(
+        !bytes.windows(marker.len()).any(|w| w == marker),
+        "the entry or the snapshot is readable on disk"
+    );
+
+    let s = RaftStorage::open_sealed(&path, key).unwrap();
+    assert_eq!(all_entries(&s), vec![e]);
+    assert_eq!(&s.snapshot_now().unwrap().data[..], marker);
+    drop(s);
+
+    let err = RaftStorage::open_sealed(&path, crate::keymanager::DataKey::generate()).unwrap_err();
+    assert_corrupted(
+        err,
+        &path,
+        "does not decrypt with this manager's raft data key",
+    );
+    let err = RaftStorage::open(&path).unwrap_err();
+    assert_corrupted(err, &path, "does not decode");
+}

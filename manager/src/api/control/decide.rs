@@ -255,13 +255,14 @@ pub(super) fn find_cluster(view: &Tables, reference: &str) -> ApiResult<Arc<Clus
     }
 }
 
-/// The cluster as the Control API shows it: the root CA key never leaves the managers'
-/// store (SwarmKit's `redactClusters`).
+/// The cluster as the Control API shows it: the root CA key and the unlock key never leave
+/// the managers' store this way (SwarmKit's `redactClusters`).
 pub(super) fn redacted(cluster: &Cluster) -> Cluster {
     let mut c = cluster.clone();
     if let Some(root) = c.root_ca.as_mut() {
         root.ca_key.clear();
     }
+    c.unlock_key.clear();
     c
 }
 
@@ -276,6 +277,19 @@ pub(super) fn updated_cluster(
     require_version(req.cluster_version, "cluster")?;
     if let Some(spec) = &req.spec {
         validate::cluster_spec(spec)?;
+    }
+    if let Some(spec) = &req.spec {
+        let autolock = |s: Option<&swarm_proto::ClusterSpec>| {
+            s.and_then(|s| s.encryption)
+                .is_some_and(|e| e.auto_lock_managers)
+        };
+        if autolock(Some(spec)) != autolock(old.spec.as_ref()) {
+            return Err(ApiError::FailedPrecondition(
+                "turning autolock on or off in a running swarm is not supported yet; it is \
+                 chosen at `swarm-manager init [--autolock]`"
+                    .into(),
+            ));
+        }
     }
     let mut new = old.clone();
     new.meta = update_meta(&old.meta, req.cluster_version, now);

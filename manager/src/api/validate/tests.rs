@@ -478,6 +478,7 @@ fn good_cluster() -> ClusterSpec {
         ca_config: Some(CaConfig {
             node_cert_expiry_secs: 90 * 24 * 3600,
         }),
+        encryption: None,
     }
 }
 
