@@ -5,7 +5,8 @@ use std::path::Path;
 
 use clap::{Args, Subcommand, ValueEnum};
 use swarm_proto::{
-    Cluster, GetUnlockKeyRequest, ListClustersRequest, ListNodesRequest, Node, UpdateClusterRequest,
+    CaConfig, Cluster, EncryptionConfig, GetUnlockKeyRequest, ListClustersRequest,
+    ListNodesRequest, Node, UpdateClusterRequest,
 };
 
 use crate::client::{self, Client};
@@ -20,8 +21,10 @@ pub enum ClusterCmd {
     Inspect(InspectArgs),
     /// Manage join tokens
     JoinToken(JoinTokenArgs),
-    /// Show the unlock key of an autolocked swarm
+    /// Show (or rotate) the unlock key of an autolocked swarm
     UnlockKey(UnlockKeyArgs),
+    /// Change cluster settings (Docker's `swarm update`)
+    Update(UpdateArgs),
 }
 
 #[derive(Args, Debug)]
@@ -29,6 +32,19 @@ pub struct UnlockKeyArgs {
     /// Only display the key
     #[arg(short, long)]
     pub quiet: bool,
+    /// Replace the key (managers rewrap their raft data key; the old key stops working)
+    #[arg(long)]
+    pub rotate: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    /// Lock managers' raft data with an unlock key (true), or stop doing so (false)
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", value_parser = clap::value_parser!(bool))]
+    pub autolock: Option<bool>,
+    /// Validity of node certificates issued from now on, e.g. 2160h
+    #[arg(long, value_name = "DURATION", value_parser = |s: &str| crate::parse::duration(s).map_err(|r| r.to_string()))]
+    pub cert_expiry: Option<std::time::Duration>,
 }
 
 #[derive(Args, Debug)]
@@ -76,7 +92,22 @@ pub async fn run(cmd: ClusterCmd, socket: &Path) -> Result<(), CtlError> {
             Ok(())
         }
         ClusterCmd::JoinToken(a) => join_token(&mut c, &mut out, &a).await,
+        ClusterCmd::Update(a) => update(&mut c, &mut out, &a).await,
         ClusterCmd::UnlockKey(a) => {
+            if a.rotate {
+                let cluster = get(&mut c).await?;
+                c.update_cluster(UpdateClusterRequest {
+                    cluster_id: cluster.id.clone(),
+                    cluster_version: cluster.meta.map_or(0, |m| m.version),
+                    spec: cluster.spec.clone(),
+                    rotate_unlock_key: true,
+                    ..Default::default()
+                })
+                .await?;
+                if !a.quiet {
+                    writeln!(out, "Successfully rotated manager unlock key.\n")?;
+                }
+            }
             let key = c
                 .get_unlock_key(GetUnlockKeyRequest {})
                 .await?
@@ -85,14 +116,51 @@ pub async fn run(cmd: ClusterCmd, socket: &Path) -> Result<(), CtlError> {
             if a.quiet {
                 writeln!(out, "{key}")?;
             } else {
-                writeln!(
-                    out,
-                    "To unlock a swarm manager after it stops, run:\n\n    swarm-manager run --state-dir DIR --unlock-key {key}\n\nStore this key somewhere safe: a stopped manager cannot read its raft data without it."
-                )?;
+                unlock_instructions(&mut out, &key)?;
             }
             Ok(())
         }
     }
+}
+
+/// `cluster update`: changes the given settings, keeps the rest.
+async fn update(c: &mut Client, out: &mut dyn Write, a: &UpdateArgs) -> Result<(), CtlError> {
+    let cluster = get(c).await?;
+    let mut spec = cluster.spec.clone().unwrap_or_default();
+    if let Some(on) = a.autolock {
+        spec.encryption = Some(EncryptionConfig {
+            auto_lock_managers: on,
+        });
+    }
+    if let Some(d) = a.cert_expiry {
+        spec.ca_config = Some(CaConfig {
+            node_cert_expiry_secs: d.as_secs(),
+        });
+    }
+    c.update_cluster(UpdateClusterRequest {
+        cluster_id: cluster.id.clone(),
+        cluster_version: cluster.meta.map_or(0, |m| m.version),
+        spec: Some(spec),
+        ..Default::default()
+    })
+    .await?;
+    writeln!(out, "Swarm updated.")?;
+    if a.autolock == Some(true) {
+        let key = c
+            .get_unlock_key(GetUnlockKeyRequest {})
+            .await?
+            .into_inner()
+            .unlock_key;
+        unlock_instructions(out, &key)?;
+    }
+    Ok(())
+}
+
+fn unlock_instructions(out: &mut dyn Write, key: &str) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "To unlock a swarm manager after it stops, run:\n\n    swarm-manager run --state-dir DIR --unlock-key {key}\n\nStore this key somewhere safe: a stopped manager cannot read its raft data without it."
+    )
 }
 
 /// The cluster (a manager serves exactly one).
@@ -120,6 +188,7 @@ async fn join_token(
                 spec: cluster.spec.clone(),
                 rotate_worker_token: a.role == Role::Worker,
                 rotate_manager_token: a.role == Role::Manager,
+                ..Default::default()
             })
             .await?
             .into_inner()

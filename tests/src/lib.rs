@@ -180,14 +180,18 @@ impl ManagerProc {
         Ok(())
     }
 
-    /// The arguments of `swarm-manager run` for this manager, without `more` flags: the init
-    /// flags that `run` also takes (flags only `init` takes are dropped).
+    /// The arguments of `swarm-manager run` for this manager: the flags it was started with
+    /// that `run` also takes. Flags only `init` takes, and `--unlock-key` (given per start),
+    /// are dropped.
     pub fn run_args(&self) -> Vec<String> {
         let mut extra = Vec::new();
         let mut args = self.extra.iter();
         while let Some(a) = args.next() {
             match a.as_str() {
-                "--dispatcher-heartbeat" | "--task-history-limit" | "--cert-expiry" => {
+                "--dispatcher-heartbeat"
+                | "--task-history-limit"
+                | "--cert-expiry"
+                | "--unlock-key" => {
                     args.next();
                 }
                 "--autolock" => {}

@@ -5,9 +5,11 @@
 //! ([`DataKey`], the DEK) kept in [`DekFile`]. With autolock the DEK is stored wrapped by the
 //! swarm's [`UnlockKey`] (the KEK, `SWMKEY-1-…`), which lives only in the replicated store
 //! and in the operator's hands: a restarted manager starts only with `--unlock-key`.
+//! [`rewrap`] follows the key through autolock changes and rotations.
 
 mod data_key;
 mod dek_file;
+pub mod rewrap;
 mod unlock_key;
 
 pub use data_key::{DataKey, OpenError};

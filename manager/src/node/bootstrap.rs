@@ -13,7 +13,7 @@ use super::{Manager, ManagerConfig, ManagerError, NodeState};
 use swarm_agent::certs::certs_dir;
 
 use crate::ca::{JoinToken, RootCa, Subject};
-use crate::keymanager::{DekFile, UnlockKey};
+use crate::keymanager::{DataKey, DekFile, UnlockKey};
 use crate::raft::RaftOptions;
 use crate::raft::storage::RaftStorage;
 use crate::store;
@@ -26,6 +26,8 @@ pub fn raft_path(dir: &Path) -> PathBuf {
 pub(super) struct Prepared {
     pub state: NodeState,
     pub storage: RaftStorage,
+    /// The key `storage` is sealed with.
+    pub dek: DataKey,
     /// For a new cluster, what goes into its Cluster object once leader.
     pub fresh: Option<Fresh>,
 }
@@ -39,12 +41,10 @@ pub(super) struct Fresh {
 
 /// Opens the raft log of an existing state dir with its data key (which needs
 /// `config.unlock_key` when the swarm is autolocked).
-pub(super) fn open_storage(config: &ManagerConfig) -> Result<RaftStorage, ManagerError> {
+pub(super) fn open_storage(config: &ManagerConfig) -> Result<(RaftStorage, DataKey), ManagerError> {
     let dek = DekFile::in_state_dir(&config.state_dir).load(config.unlock_key.as_ref())?;
-    Ok(RaftStorage::open_sealed(
-        &raft_path(&config.state_dir),
-        dek,
-    )?)
+    let storage = RaftStorage::open_sealed(&raft_path(&config.state_dir), dek.clone())?;
+    Ok((storage, dek))
 }
 
 /// Checks the state dir and readies the raft log for `init`.
@@ -60,7 +60,7 @@ pub(super) fn prepare_init(config: &ManagerConfig) -> Result<Prepared, ManagerEr
             });
         }
         // Keep the data; this member becomes the only voter.
-        let storage = open_storage(config)?;
+        let (storage, dek) = open_storage(config)?;
         storage.set_conf_state(ConfState {
             voters: vec![state.raft_id],
             ..Default::default()
@@ -69,6 +69,7 @@ pub(super) fn prepare_init(config: &ManagerConfig) -> Result<Prepared, ManagerEr
         return Ok(Prepared {
             state,
             storage,
+            dek,
             fresh: None,
         });
     }
@@ -80,7 +81,7 @@ pub(super) fn prepare_init(config: &ManagerConfig) -> Result<Prepared, ManagerEr
     std::fs::create_dir_all(dir.join("raft")).map_err(io(format!("creating {}", dir.display())))?;
     let unlock_key = config.autolock.then(UnlockKey::generate);
     let dek = DekFile::in_state_dir(dir).create(unlock_key.as_ref())?;
-    let storage = RaftStorage::open_sealed(&raft_path(dir), dek)?;
+    let storage = RaftStorage::open_sealed(&raft_path(dir), dek.clone())?;
     let raft_id = loop {
         let id: u64 = rand::random();
         if id != 0 {
@@ -103,6 +104,7 @@ pub(super) fn prepare_init(config: &ManagerConfig) -> Result<Prepared, ManagerEr
     Ok(Prepared {
         state,
         storage,
+        dek,
         fresh: Some(Fresh { root, unlock_key }),
     })
 }

@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 pub use config::ManagerConfig;
 pub use state::{NodeState, StateError};
 
+use crate::keymanager::{self, DataKey, DekFile};
 use crate::raft::{self, RaftHandle, RaftOptions};
 use crate::store::{MemoryStore, Store};
 
@@ -92,7 +93,13 @@ impl Manager {
     /// `swarm-manager init`: creates a new one-manager cluster in `config.state_dir`.
     pub async fn init(config: ManagerConfig) -> Result<Self, ManagerError> {
         let prepared = bootstrap::prepare_init(&config)?;
-        let manager = Self::start(config.clone(), prepared.state, prepared.storage).await?;
+        let manager = Self::start(
+            config.clone(),
+            prepared.state,
+            prepared.storage,
+            prepared.dek,
+        )
+        .await?;
         if let Some(fresh) = prepared.fresh {
             bootstrap::create_cluster_objects(&manager, &config, fresh).await?;
         }
@@ -102,7 +109,7 @@ impl Manager {
     /// `swarm-manager run`: resumes the manager whose state is in `config.state_dir`.
     pub async fn run(config: ManagerConfig) -> Result<Self, ManagerError> {
         let state = NodeState::load(&config.state_dir)?;
-        let storage = bootstrap::open_storage(&config)?;
+        let (storage, dek) = bootstrap::open_storage(&config)?;
         if storage.is_empty() {
             return Err(ManagerError::Other(format!(
                 "the raft database of {} is empty although state.json names cluster {}; refusing to start an empty manager",
@@ -110,13 +117,14 @@ impl Manager {
                 state.cluster_id
             )));
         }
-        Self::start(config, state, storage).await
+        Self::start(config, state, storage, dek).await
     }
 
     async fn start(
         config: ManagerConfig,
         state: NodeState,
         storage: raft::storage::RaftStorage,
+        dek: DataKey,
     ) -> Result<Self, ManagerError> {
         let shutdown = CancellationToken::new();
         let memory = MemoryStore::new(Default::default());
@@ -142,6 +150,12 @@ impl Manager {
         )
         .await?;
         let mut tasks = servers.tasks;
+        tasks.push(tokio::spawn(keymanager::rewrap::run(
+            store.clone(),
+            DekFile::in_state_dir(&config.state_dir),
+            dek,
+            shutdown.child_token(),
+        )));
         tasks.push(tokio::spawn(leader::watch(
             store.clone(),
             raft.clone(),

@@ -10,6 +10,8 @@ use swarm_proto::{
     UpdateClusterRequest, UpdateNodeRequest, UpdateServiceRequest,
 };
 
+use crate::keymanager::UnlockKey;
+
 use super::ApiResult;
 use crate::api::error::ApiError;
 use crate::api::{token, validate};
@@ -255,6 +257,28 @@ pub(super) fn find_cluster(view: &Tables, reference: &str) -> ApiResult<Arc<Clus
     }
 }
 
+/// The unlock key after an update: a new one when autolock is turned on or rotated, none when
+/// it is turned off (every manager's `keymanager::rewrap` follows it).
+fn unlock_key(old: &Cluster, new: &Cluster, rotate: bool) -> ApiResult<String> {
+    let autolock = |c: &Cluster| {
+        c.spec
+            .as_ref()
+            .and_then(|s| s.encryption)
+            .is_some_and(|e| e.auto_lock_managers)
+    };
+    Ok(match (autolock(old), autolock(new)) {
+        (_, false) if rotate => {
+            return Err(ApiError::FailedPrecondition(
+                "the swarm is not autolocked, so there is no unlock key to rotate".into(),
+            ));
+        }
+        (_, false) => String::new(),
+        (false, true) => UnlockKey::generate().to_string(),
+        (true, true) if rotate || old.unlock_key.is_empty() => UnlockKey::generate().to_string(),
+        (true, true) => old.unlock_key.clone(),
+    })
+}
+
 /// The cluster as the Control API shows it: the root CA key and the unlock key never leave
 /// the managers' store this way (SwarmKit's `redactClusters`).
 pub(super) fn redacted(cluster: &Cluster) -> Cluster {
@@ -278,24 +302,12 @@ pub(super) fn updated_cluster(
     if let Some(spec) = &req.spec {
         validate::cluster_spec(spec)?;
     }
-    if let Some(spec) = &req.spec {
-        let autolock = |s: Option<&swarm_proto::ClusterSpec>| {
-            s.and_then(|s| s.encryption)
-                .is_some_and(|e| e.auto_lock_managers)
-        };
-        if autolock(Some(spec)) != autolock(old.spec.as_ref()) {
-            return Err(ApiError::FailedPrecondition(
-                "turning autolock on or off in a running swarm is not supported yet; it is \
-                 chosen at `swarm-manager init [--autolock]`"
-                    .into(),
-            ));
-        }
-    }
     let mut new = old.clone();
     new.meta = update_meta(&old.meta, req.cluster_version, now);
     if let Some(spec) = req.spec {
         new.spec = Some(spec);
     }
+    new.unlock_key = unlock_key(old, &new, req.rotate_unlock_key)?;
     if req.rotate_worker_token || req.rotate_manager_token {
         let tokens = new.join_tokens.get_or_insert_with(Default::default);
         if req.rotate_worker_token {

@@ -137,6 +137,7 @@ async fn t12_invalid_specs_leave_the_store_unchanged() {
             }),
             rotate_worker_token: true,
             rotate_manager_token: false,
+            ..Default::default()
         }))
         .await
         .unwrap_err();
