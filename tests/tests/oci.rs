@@ -319,3 +319,114 @@ fn o40_an_oci_task_waits_for_a_node_that_runs_oci() {
     assert!(t["node_id"].as_str().is_some_and(|n| !n.is_empty()), "{t}");
     logs_until(&m, "c", "placed");
 }
+
+/// Debian's `docker-registry` on a loopback port, storing under `dir`.
+fn start_registry(dir: &Path) -> (Proc, u16) {
+    let port = swarm_tests::free_port();
+    let config = dir.join("registry.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
+             http:\n  addr: 127.0.0.1:{port}\n",
+            dir.join("registry-data").display()
+        ),
+    )
+    .unwrap();
+    let registry = Proc::spawn(
+        "docker-registry",
+        Path::new("/usr/bin/docker-registry"),
+        &["serve".into(), config.display().to_string()],
+        &dir.join("registry.log"),
+    )
+    .expect("start docker-registry (apt-get install docker-registry)");
+    wait_for("the registry to answer /v2/", CONVERGE, || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        s.write_all(b"GET /v2/ HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .ok()?;
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).ok()?;
+        answer.lines().next()?.contains(" 200").then_some(())
+    });
+    (registry, port)
+}
+
+/// Pushes the busybox image as `localhost:PORT/busybox:1` with oci-client's push.
+fn push_busybox(port: u16) {
+    use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
+    let image = LayoutWriter::busybox(Path::new("/bin/busybox")).unwrap();
+    let layers = image.layer_blobs().unwrap();
+    let config = image.config_json(&layers);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    // oci-client is built with rustls and no default provider (as the agent is).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    rt.block_on(async {
+        let client = oci_client::Client::new(ClientConfig {
+            protocol: ClientProtocol::Http,
+            ..Default::default()
+        });
+        let reference: oci_client::Reference =
+            format!("localhost:{port}/busybox:1").parse().unwrap();
+        let layers: Vec<ImageLayer> = layers
+            .into_iter()
+            .map(|l| {
+                ImageLayer::new(
+                    l,
+                    "application/vnd.oci.image.layer.v1.tar+gzip".into(),
+                    None,
+                )
+            })
+            .collect();
+        let config = Config::new(
+            config,
+            "application/vnd.oci.image.config.v1+json".into(),
+            None,
+        );
+        tokio::time::timeout(
+            CONVERGE,
+            client.push(
+                &reference,
+                &layers,
+                config,
+                &oci_client::secrets::RegistryAuth::Anonymous,
+                None,
+            ),
+        )
+        .await
+        .expect("push within the deadline")
+        .expect("push the busybox image");
+    });
+}
+
+#[test]
+fn o50_an_image_is_pulled_from_a_loopback_registry() {
+    let c = Cluster::start();
+    let (_registry, port) = start_registry(c._dir.path());
+    push_busybox(port);
+    let image = format!("localhost:{port}/busybox:1");
+    let once = ["--restart-condition", "none"];
+    create(
+        &c.m,
+        "pulled",
+        &once,
+        &image,
+        "echo pulled from the registry",
+    );
+    task_in(&c.m, "pulled", "COMPLETE");
+    logs_until(&c.m, "pulled", "pulled from the registry");
+
+    tracing::info!("--- a tag the registry does not have: REJECTED, saying so");
+    let missing = format!("localhost:{port}/busybox:2");
+    create(&c.m, "missing", &once, &missing, "true");
+    let t = task_in(&c.m, "missing", "REJECTED");
+    assert!(
+        t["status"]["err"]
+            .as_str()
+            .is_some_and(|e| e.contains("busybox:2")),
+        "{t}"
+    );
+}

@@ -28,6 +28,8 @@ pub(crate) struct Shared {
     pub(crate) runc: Runc,
     pub(crate) images: ImageStore,
     pub(crate) tasks_dir: PathBuf,
+    /// Layer blobs pulled from registries (`…/blobs/sha256`).
+    pub(crate) blobs_dir: PathBuf,
     pub(crate) logs_dir: PathBuf,
 }
 
@@ -50,6 +52,7 @@ impl OciBackend {
                 },
                 images: ImageStore::new(root.join("images")),
                 tasks_dir: root.join("tasks"),
+                blobs_dir: root.join("blobs").join("sha256"),
                 logs_dir: logs_dir(&config.state_dir),
                 config,
             }),

@@ -2,7 +2,8 @@
 //! remove. Everything it knows lives on disk in the task dir, so a controller made after an
 //! agent restart picks up where the last one was:
 //!
-//! - `prepare`: image (layout read + digests verified, unpacked once per image) → bundle
+//! - `prepare`: image (layout read or registry pull, digests verified, unpacked once per
+//!   image) → bundle
 //!   (rootfs copy + config.json). Skipped when the bundle exists.
 //! - `start`: nothing if the container already ran or runs (exit.json, or the runtime knows
 //!   it, or its shim is alive); else writes shim.json, starts the shim detached and polls
@@ -22,6 +23,7 @@ use super::backend::Shared;
 use super::bundle;
 use super::layout::read_image;
 use super::reference::ImageRef;
+use super::registry;
 use super::shim::{self, CONFIG_FILE, LOG_FILE, PID_FILE, ShimConfig};
 use super::spec::OciTaskSpec;
 use super::unpack::remove_any;
@@ -170,12 +172,7 @@ impl Controller for OciController {
                     .await
                     .map_err(|e| ExecError::Runtime(format!("reading the image panicked: {e}")))??
             }
-            ImageRef::Registry(r) => {
-                return Err(ExecError::InvalidTask(format!(
-                    "image '{r}': pulling from a registry is not supported by this agent yet; \
-                     use an OCI image layout on the node: oci-layout:/DIR[:TAG]"
-                )));
-            }
+            ImageRef::Registry(r) => registry::pull(r, &self.shared.blobs_dir).await?,
         };
         let unpacked = self.shared.images.unpacked(image).await?;
         let (dir, spec) = (self.dir.clone(), self.spec.clone());

@@ -5,6 +5,7 @@
 //!  OciBackend ── controller(task) ──▶ OciController (one per task; state on disk)
 //!    │ spec.rs          validates the task (pure)       reference.rs  image reference syntax
 //!    │ layout.rs        reads an OCI image layout, verifies digests
+//!    │ registry.rs      pulls from a registry with oci-client (blobs kept by digest)
 //!    │ unpack.rs        applies layers (tar/tar+gzip) with whiteouts
 //!    │ images.rs        unpacked image rootfs, once per manifest digest, shared read-only
 //!    │ runtime_spec.rs  config.json from task + image config (pure, Docker's rules)
@@ -13,8 +14,9 @@
 //!    └ runc.rs          runtime state / kill / delete (`--root <state>/oci/runc`)
 //! ```
 //!
-//! Images: `oci-layout:/DIR[:TAG]` (see [`reference`](self::reference) for the syntax); a
-//! registry reference is rejected with a clear error (registry pulls are not implemented).
+//! Images: `oci-layout:/DIR[:TAG]` on the node, or `HOST[:PORT]/REPO[:TAG]` pulled from a
+//! registry (see [`reference`](self::reference) for the syntax and `registry.rs` for the
+//! plain-HTTP-on-loopback rule).
 //! `LayoutWriter` writes small layouts for tests and benchmarks.
 
 mod backend;
@@ -25,6 +27,7 @@ mod images;
 mod layout;
 mod layout_writer;
 pub mod reference;
+mod registry;
 mod runc;
 mod runtime_spec;
 pub mod shim;

@@ -6,8 +6,8 @@
 //! oci-layout:/abs/path/to/layout            the only image of an OCI image layout dir
 //! oci-layout:/abs/path/to/layout:TAG        the image whose index.json entry carries the
 //!                                           annotation org.opencontainers.image.ref.name=TAG
-//! HOST[:PORT]/REPO[:TAG|@sha256:HEX]        an image in an OCI registry (not pulled yet by
-//!                                           this backend: rejected with a clear error)
+//! HOST[:PORT]/REPO[:TAG|@sha256:HEX]        an image in an OCI registry (pulled by
+//!                                           registry.rs; plain HTTP on loopback only)
 //! ```
 //!
 //! A layout path must be absolute and free of `..`; a tag is `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`
