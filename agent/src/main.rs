@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! swarm-agent --manager HOST:PORT [--manager HOST:PORT]... --join-token TOKEN
-//!             [--state-dir DIR] [--backend wasi|null] [--label K=V]... [--hostname H]
+//!             [--state-dir DIR] [--backend wasi|oci|null|wasi,oci]
+//!             [--oci-runtime runc|crun|youki|PATH] [--label K=V]... [--hostname H]
 //!             [--metrics-addr ADDR]
 //! ```
 //!
@@ -16,7 +17,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Parser;
 use swarm_agent::certs::JoinToken;
-use swarm_agent::exec::select::{self, BackendKind};
+use swarm_agent::exec::select::{self, Backends, OciOptions};
 use swarm_agent::session::SessionLinks;
 use swarm_agent::{AgentConfig, metrics};
 use tokio_util::sync::CancellationToken;
@@ -42,10 +43,14 @@ struct Cli {
     #[arg(long, value_name = "DIR", default_value = "/var/lib/swarm-agent")]
     state_dir: PathBuf,
 
-    /// Which runtime runs tasks: wasi (WebAssembly components and modules on wasmtime) or
-    /// null (tasks do nothing and run until shut down).
-    #[arg(long, value_name = "NAME", default_value = "wasi", value_parser = parse_backend)]
-    backend: BackendKind,
+    /// Which backends run tasks, comma-separated: wasi (WebAssembly on wasmtime), oci
+    /// (containers through an OCI runtime), or null (tasks do nothing until shut down).
+    #[arg(long, value_name = "NAMES", default_value = "wasi", value_parser = parse_backend)]
+    backend: Backends,
+
+    /// The OCI runtime of the oci backend: runc, crun, youki (found in PATH) or a path.
+    #[arg(long, value_name = "RUNTIME", default_value = "runc")]
+    oci_runtime: String,
 
     /// An engine label, usable in `engine.labels.KEY==VALUE` constraints. Repeatable.
     #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
@@ -80,7 +85,7 @@ fn parse_token(s: &str) -> Result<String, String> {
     Ok(token.to_string())
 }
 
-fn parse_backend(s: &str) -> Result<BackendKind, String> {
+fn parse_backend(s: &str) -> Result<Backends, String> {
     s.parse()
 }
 
@@ -91,8 +96,17 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
     }
 }
 
+fn main() -> anyhow::Result<()> {
+    // `swarm-agent oci-shim DIR`: a container's shim (see exec::oci::shim), not an agent.
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(swarm_agent::exec::oci::shim::SUBCOMMAND) {
+        std::process::exit(swarm_agent::exec::oci::shim::main(&args[2..]));
+    }
+    agent_main()
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn agent_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -104,7 +118,10 @@ async fn main() -> anyhow::Result<()> {
         .init();
 
     let links = SessionLinks::new();
-    let backend = select::build(cli.backend, &cli.state_dir, links.clone())
+    let oci = OciOptions {
+        runtime: cli.oci_runtime.clone(),
+    };
+    let backend = select::build(&cli.backend, &oci, &cli.state_dir, links.clone())
         .with_context(|| format!("start the {:?} backend", cli.backend))?;
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
@@ -175,7 +192,7 @@ mod tests {
             ok.labels,
             [("zone".into(), "a".into()), ("empty".into(), String::new())]
         );
-        assert_eq!(ok.backend, BackendKind::Wasi);
+        assert_eq!(ok.backend, Backends::default());
 
         let err = |args: &[&str]| parse(args).unwrap_err().to_string();
         let base = ["--manager", "m:1", "--join-token", TOKEN];
@@ -184,7 +201,7 @@ mod tests {
         };
         assert!(
             err(&with(&["--backend", "crun"]))
-                .contains("unknown backend 'crun': this build supports: wasi, null")
+                .contains("unknown backend 'crun': this build supports: wasi, oci, null")
         );
         assert!(
             err(&with(&["--label", "novalue"]))

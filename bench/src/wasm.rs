@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use swarm_agent::exec::select::{self, BackendKind};
+use swarm_agent::exec::select::{self, Backends, OciOptions};
 use swarm_agent::session::SessionLinks;
 use tokio_util::sync::CancellationToken;
 
@@ -101,7 +101,8 @@ pub async fn start_latency(args: StartLatencyArgs) -> anyhow::Result<()> {
     let state = dir.path().join("agent");
     let links = SessionLinks::new();
     let timed = Arc::new(Timed::new(select::build(
-        BackendKind::Wasi,
+        &Backends::default(),
+        &OciOptions::default(),
         &state,
         links.clone(),
     )?));

@@ -134,7 +134,11 @@ pub async fn run(cmd: ServiceCmd, socket: &Path) -> Result<(), CtlError> {
         ServiceCmd::Create(mut a) => {
             // Checks the flags before a local file is pushed.
             spec::create_spec(&a.flags, &|k| std::env::var(k).ok())?;
-            a.flags.artifact = crate::artifact::resolve_local(socket, &a.flags.artifact).await?;
+            // An OCI image is resolved on the node; only WASM artifacts are pushed.
+            if a.flags.runtime == spec::RuntimeArg::Wasm {
+                a.flags.artifact =
+                    crate::artifact::resolve_local(socket, &a.flags.artifact).await?;
+            }
             let spec = spec::create_spec(&a.flags, &|k| std::env::var(k).ok())?;
             let timeout = a.wait.timeout()?;
             let mut c = client::connect(socket).await?;

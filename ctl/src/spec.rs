@@ -12,8 +12,9 @@ use std::collections::HashMap;
 use swarm_proto::service_spec::Mode;
 use swarm_proto::task_spec::Runtime;
 use swarm_proto::{
-    GlobalJob, GlobalService, Mount, ReplicatedJob, ReplicatedService, RestartCondition,
-    ServiceSpec, TaskSpec, Ulimit, UpdateConfig, UpdateFailureAction, UpdateOrder, WasmRuntime,
+    GlobalJob, GlobalService, Mount, OciRuntime, ReplicatedJob, ReplicatedService,
+    RestartCondition, ServiceSpec, TaskSpec, Ulimit, UpdateConfig, UpdateFailureAction,
+    UpdateOrder, WasmRuntime,
 };
 use thiserror::Error;
 
@@ -79,26 +80,28 @@ pub fn create_spec(f: &CreateFlags, env: EnvLookup<'_>) -> Result<ServiceSpec, S
     if f.artifact.trim().is_empty() {
         return Err(SpecError::Conflict("an ARTIFACT to run is required".into()));
     }
-    let mut wasm = WasmRuntime {
-        artifact: f.artifact.clone(),
-        args: f.args.clone(),
+    let mut task = TaskSpec {
+        runtime: Some(match f.runtime {
+            RuntimeArg::Wasm => Runtime::Wasm(WasmRuntime::default()),
+            RuntimeArg::Oci => Runtime::Oci(OciRuntime::default()),
+        }),
         ..Default::default()
     };
+    let rt = runtime_mut(&mut task);
+    *rt.artifact = f.artifact.clone();
+    *rt.args = f.args.clone();
     for e in &f.env {
-        wasm.env.extend(parsed("env", e, |v| parse::env(v, env))?);
+        rt.env.extend(parsed("env", e, |v| parse::env(v, env))?);
     }
     for m in &f.mount {
-        upsert_mount(&mut wasm.mounts, parsed("mount", m, parse::mount)?);
+        upsert_mount(rt.mounts, parsed("mount", m, parse::mount)?);
     }
     for u in &f.ulimit {
-        upsert_ulimit(&mut wasm.ulimits, parsed("ulimit", u, parse::ulimit)?);
+        upsert_ulimit(rt.ulimits, parsed("ulimit", u, parse::ulimit)?);
     }
     let mut spec = ServiceSpec {
         mode: Some(mode),
-        task: Some(TaskSpec {
-            runtime: Some(Runtime::Wasm(wasm)),
-            ..Default::default()
-        }),
+        task: Some(task),
         ..Default::default()
     };
     let annotations = spec.annotations.get_or_insert_default();

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use swarm_agent::exec::select::{self, BackendKind};
+use swarm_agent::exec::select::{self, Backends, OciOptions};
 use swarm_manager::keymanager::UnlockKey;
 use swarm_manager::node::{Manager, ManagerConfig};
 
@@ -44,10 +44,13 @@ struct CommonArgs {
     /// Do not run tasks on this node (no in-process agent).
     #[arg(long)]
     no_agent: bool,
-    /// The in-process agent's backend: wasi (WebAssembly on wasmtime) or null (tasks do
-    /// nothing and run until shut down).
-    #[arg(long, default_value = "wasi", value_parser = |s: &str| s.parse::<BackendKind>())]
-    backend: BackendKind,
+    /// The in-process agent's backends, comma-separated: wasi (WebAssembly on wasmtime), oci
+    /// (containers through an OCI runtime) or null (tasks do nothing until shut down).
+    #[arg(long, default_value = "wasi", value_parser = |s: &str| s.parse::<Backends>())]
+    backend: Backends,
+    /// The OCI runtime of the oci backend: runc, crun, youki (found in PATH) or a path.
+    #[arg(long, default_value = "runc")]
+    oci_runtime: String,
     /// Serve Prometheus metrics on this address (GET /metrics).
     #[arg(long)]
     metrics_addr: Option<SocketAddr>,
@@ -114,15 +117,27 @@ fn config(args: &CommonArgs) -> anyhow::Result<ManagerConfig> {
         c.hostname = h.clone();
     }
     if !args.no_agent {
-        let backend = select::build(args.backend, &args.state_dir, c.agent_links.clone())
+        let oci = OciOptions {
+            runtime: args.oci_runtime.clone(),
+        };
+        let backend = select::build(&args.backend, &oci, &args.state_dir, c.agent_links.clone())
             .with_context(|| format!("start the {:?} backend", args.backend))?;
         c.agent_backend = Some(backend);
     }
     Ok(c)
 }
 
+fn main() -> anyhow::Result<()> {
+    // `swarm-manager oci-shim DIR`: a container's shim for the in-process agent.
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(swarm_agent::exec::oci::shim::SUBCOMMAND) {
+        std::process::exit(swarm_agent::exec::oci::shim::main(&args[2..]));
+    }
+    manager_main()
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn manager_main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -7,13 +7,19 @@
 //!                        └──── Controller::{prepare,start,wait,shutdown,remove} ◀┘
 //! ```
 //!
-//! Backends live in sub-modules: [`null`] (does nothing; tests and scale benchmarks) today,
-//! `wasi/` (wasmtime) and `oci/` (runc) in later issues. The worker, task DB and reporter never
-//! know which backend runs a task.
+//! Backends live in sub-modules: [`null`] (does nothing; tests and scale benchmarks),
+//! [`wasi`] (WASM on wasmtime, the default) and [`oci`] (containers through runc/crun/youki,
+//! one detached shim per container). An agent may enable several (`--backend wasi,oci`):
+//! [`by_runtime::ByRuntime`] then sends each task to the one that runs its runtime and
+//! describes the node with all their runtimes. [`select`] builds what `--backend` names.
+//! The worker, task DB and reporter never know which backend runs a task; one shared test
+//! suite (`agent/tests/controller_suite.rs`) runs against every backend.
 
+pub mod by_runtime;
 pub mod driver;
 pub mod error;
 pub mod null;
+pub mod oci;
 pub mod select;
 pub mod wasi;
 

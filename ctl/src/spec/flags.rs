@@ -5,6 +5,17 @@
 
 use clap::{Args, ValueEnum};
 
+/// `--runtime`: what kind of workload the service runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum RuntimeArg {
+    /// A WebAssembly component or module (ARTIFACT names it)
+    #[default]
+    Wasm,
+    /// An OCI container (ARTIFACT is an image: oci-layout:/DIR[:TAG] on the node, or a
+    /// registry reference)
+    Oci,
+}
+
 /// `--mode`: how many tasks the service runs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum ModeArg {
@@ -133,6 +144,9 @@ pub struct CreateFlags {
     /// Service mode
     #[arg(long, value_enum, default_value_t)]
     pub mode: ModeArg,
+    /// Workload kind: wasm (default) or oci
+    #[arg(long, value_enum, default_value_t)]
+    pub runtime: RuntimeArg,
     /// Number of tasks (replicated) or of completions (replicated-job)
     #[arg(long, value_name = "N")]
     pub replicas: Option<u64>,
@@ -156,7 +170,8 @@ pub struct CreateFlags {
     pub label: Vec<String>,
     #[command(flatten)]
     pub spec: SpecFlags,
-    /// Artifact to run: NAME[:TAG] in the artifact store, or sha256:DIGEST
+    /// Artifact to run: NAME[:TAG] in the artifact store, or sha256:DIGEST; with
+    /// `--runtime oci`, an image (oci-layout:/DIR[:TAG])
     #[arg(value_name = "ARTIFACT")]
     pub artifact: String,
     /// Arguments passed to the workload

@@ -765,3 +765,34 @@ fn t76_publish_add_replaces_the_same_published_port() {
     assert_eq!(ports.len(), 1);
     assert_eq!(ports[0].target_port, 81);
 }
+
+#[test]
+fn t80_runtime_oci_makes_a_container_task_and_unknown_runtimes_are_refused() {
+    let spec = create(&[
+        "--runtime",
+        "oci",
+        "--env",
+        "A=1",
+        "--mount",
+        "type=bind,source=/srv,target=/data,readonly",
+        "oci-layout:/srv/busybox:1",
+        "sh",
+        "-c",
+        "echo hi",
+    ])
+    .unwrap();
+    match task(&spec).runtime.as_ref().unwrap() {
+        Runtime::Oci(o) => {
+            assert_eq!(o.image, "oci-layout:/srv/busybox:1");
+            assert_eq!(o.args, ["sh", "-c", "echo hi"]);
+            assert_eq!(o.env, ["A=1"]);
+            assert!(o.mounts[0].readonly);
+        }
+        other => panic!("not an oci runtime: {other:?}"),
+    }
+    // The default stays WASM.
+    assert_eq!(wasm(&create(&["hello"]).unwrap()).artifact, "hello");
+    let err = create_err(&["--runtime", "docker", "x"]);
+    assert!(err.contains("invalid value 'docker'"), "{err}");
+    assert!(err.contains("wasm, oci"), "{err}");
+}

@@ -3,10 +3,13 @@
 //!
 //! 1. **Ready** — the node reports READY.
 //! 2. **Availability** — the node is ACTIVE (not paused or drained).
-//! 3. **Resources** — the task's reservations fit the node's capacity minus what its
+//! 3. **Runtime** — the node's description lists the task's runtime (`wasm`, `oci`) among
+//!    the runtimes its agent's backends run. A node that lists none has not described
+//!    itself yet (or predates the field) and is not checked, like an unknown capacity.
+//! 4. **Resources** — the task's reservations fit the node's capacity minus what its
 //!    occupying tasks reserve (a capacity of 0 is unknown and not checked).
-//! 4. **Constraints** — every placement constraint holds ([`super::constraint`]).
-//! 5. **MaxReplicas** — fewer than `max_replicas` tasks of the service occupy the node.
+//! 5. **Constraints** — every placement constraint holds ([`super::constraint`]).
+//! 6. **MaxReplicas** — fewer than `max_replicas` tasks of the service occupy the node.
 //!
 //! Resources and MaxReplicas depend on what the scheduler has placed so far, so
 //! [`Pipeline::check_capacity`] re-runs just those two. A [`Tally`] of the failures becomes
@@ -16,6 +19,7 @@
 use std::fmt::Write as _;
 
 use swarm_proto::Task;
+use swarm_proto::task_spec::Runtime;
 
 use super::constraint::{self, Constraint, ConstraintError};
 use super::node_info::{NodeInfo, Usage};
@@ -25,6 +29,8 @@ use super::node_info::{NodeInfo, Usage};
 pub enum Rejection {
     NotReady,
     NotActive,
+    /// The node's backends do not run the task's runtime.
+    Runtime,
     Resources {
         cpu: bool,
         memory: bool,
@@ -39,6 +45,8 @@ pub enum Rejection {
 #[derive(Debug, Clone)]
 pub struct Pipeline {
     service_id: String,
+    /// `wasm` or `oci`; `None` for a task without a runtime (not checked).
+    runtime: Option<&'static str>,
     reservations: Usage,
     constraints: Vec<Constraint>,
     max_replicas: u64,
@@ -54,8 +62,14 @@ impl Pipeline {
             Some(p) => constraint::parse_all(&p.constraints)?,
             None => Vec::new(),
         };
+        let runtime = match task.spec.as_ref().and_then(|s| s.runtime.as_ref()) {
+            Some(Runtime::Wasm(_)) => Some("wasm"),
+            Some(Runtime::Oci(_)) => Some("oci"),
+            None => None,
+        };
         Ok(Pipeline {
             service_id: task.service_id.clone(),
+            runtime,
             reservations: Usage::reserved_by(task),
             constraints,
             max_replicas: placement.map_or(0, |p| p.max_replicas),
@@ -75,6 +89,7 @@ impl Pipeline {
         if !node.is_active() {
             return Err(Rejection::NotActive);
         }
+        self.check_runtime(node)?;
         self.check_resources(node)?;
         if let Some(n) = node.node()
             && let Some(i) = constraint::first_unsatisfied(&self.constraints, n)
@@ -88,6 +103,21 @@ impl Pipeline {
     pub fn check_capacity(&self, node: &NodeInfo) -> Result<(), Rejection> {
         self.check_resources(node)?;
         self.check_max_replicas(node)
+    }
+
+    fn check_runtime(&self, node: &NodeInfo) -> Result<(), Rejection> {
+        let Some(want) = self.runtime else {
+            return Ok(());
+        };
+        let offered = node
+            .node()
+            .and_then(|n| n.description.as_ref())
+            .map_or(&[][..], |d| d.runtimes.as_slice());
+        if offered.is_empty() || offered.iter().any(|r| r == want) {
+            Ok(())
+        } else {
+            Err(Rejection::Runtime)
+        }
     }
 
     fn check_resources(&self, node: &NodeInfo) -> Result<(), Rejection> {
@@ -121,6 +151,11 @@ impl Pipeline {
                 "is not available for new tasks",
                 "are not available for new tasks",
             ),
+            Rejection::Runtime => {
+                let verb = if plural { "do not" } else { "does not" };
+                let what = self.runtime.unwrap_or("this runtime's");
+                return format!("{verb} run {what} tasks");
+            }
             Rejection::Resources { cpu, memory } => {
                 let what = match (cpu, memory) {
                     (true, true) => "CPU and memory",
@@ -214,9 +249,10 @@ fn order(r: Rejection) -> (u8, usize) {
     match r {
         Rejection::NotReady => (0, 0),
         Rejection::NotActive => (1, 0),
-        Rejection::Resources { cpu, memory } => (2, usize::from(cpu) * 2 + usize::from(memory)),
-        Rejection::Constraint(i) => (3, i),
-        Rejection::MaxReplicas => (4, 0),
+        Rejection::Runtime => (2, 0),
+        Rejection::Resources { cpu, memory } => (3, usize::from(cpu) * 2 + usize::from(memory)),
+        Rejection::Constraint(i) => (4, i),
+        Rejection::MaxReplicas => (5, 0),
     }
 }
 
@@ -265,6 +301,34 @@ mod tests {
             .state(NodeState::NodeDown)
             .availability(NodeAvailability::Drain);
         assert_eq!(p.check(&info(n)), Err(Rejection::NotReady));
+    }
+
+    #[test]
+    fn runtime_filter_needs_the_task_runtime_among_the_node_runtimes() {
+        let oci = pipeline(TaskBuilder::new("t", "s").oci("busybox"));
+        let wasm = pipeline(TaskBuilder::new("t", "s").wasm("hello"));
+        let wasi_node = info(NodeBuilder::new("n1").runtimes(&["wasm"]));
+        let both = info(NodeBuilder::new("n2").runtimes(&["wasm", "oci"]));
+        assert_eq!(oci.check(&wasi_node), Err(Rejection::Runtime));
+        assert_eq!(oci.check(&both), Ok(()));
+        assert_eq!(wasm.check(&wasi_node), Ok(()));
+        // A node that has not described its runtimes is not checked; nor is a task without one.
+        assert_eq!(oci.check(&info(NodeBuilder::new("n3"))), Ok(()));
+        assert_eq!(
+            pipeline(TaskBuilder::new("t", "s")).check(&wasi_node),
+            Ok(())
+        );
+        let mut t = Tally::default();
+        t.add(Rejection::Runtime);
+        t.add(Rejection::Runtime);
+        assert_eq!(
+            t.reason(&oci),
+            "no suitable node (2 nodes do not run oci tasks)"
+        );
+        assert_eq!(
+            oci.explain_preassigned(&wasi_node, Rejection::Runtime),
+            "no suitable node (node n1 does not run oci tasks)"
+        );
     }
 
     #[test]

@@ -2,10 +2,11 @@
 
 use std::sync::Arc;
 
+use swarm_proto::task_spec::Runtime;
 use swarm_proto::{
     Annotations, Node, NodeAvailability, NodeDescription, NodeRole, NodeSpec, NodeState,
-    NodeStatus, Placement, Platform, ResourceRequirements, Resources, Task, TaskSpec, TaskState,
-    TaskStatus,
+    NodeStatus, OciRuntime, Placement, Platform, ResourceRequirements, Resources, Task, TaskSpec,
+    TaskState, TaskStatus, WasmRuntime,
 };
 
 pub const MIB: i64 = 1 << 20;
@@ -69,6 +70,11 @@ impl NodeBuilder {
         self
     }
 
+    pub fn runtimes(mut self, runtimes: &[&str]) -> Self {
+        self.desc().runtimes = runtimes.iter().map(|r| r.to_string()).collect();
+        self
+    }
+
     pub fn resources(mut self, nano_cpus: i64, memory_bytes: i64) -> Self {
         self.desc().resources = Some(Resources {
             nano_cpus,
@@ -128,6 +134,23 @@ impl TaskBuilder {
 
     pub fn constraint(mut self, c: &str) -> Self {
         self.placement().constraints.push(c.into());
+        self
+    }
+
+    pub fn oci(mut self, image: &str) -> Self {
+        self.0.spec.get_or_insert_with(Default::default).runtime = Some(Runtime::Oci(OciRuntime {
+            image: image.into(),
+            ..Default::default()
+        }));
+        self
+    }
+
+    pub fn wasm(mut self, artifact: &str) -> Self {
+        self.0.spec.get_or_insert_with(Default::default).runtime =
+            Some(Runtime::Wasm(WasmRuntime {
+                artifact: artifact.into(),
+                ..Default::default()
+            }));
         self
     }
 
