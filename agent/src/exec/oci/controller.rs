@@ -33,6 +33,9 @@ use crate::tasklog::remove_task_logs;
 /// How often `start`, `wait` and `shutdown` look at the container.
 const POLL: Duration = Duration::from_millis(20);
 
+/// How long a container may take to end after SIGKILL.
+const KILL_WAIT: Duration = Duration::from_secs(10);
+
 /// The controller of one container task.
 pub(crate) struct OciController {
     shared: Arc<Shared>,
@@ -112,6 +115,22 @@ impl OciController {
         Ok(())
     }
 
+    /// SIGKILL, then waits up to 10 s for the container to end.
+    ///
+    /// # Errors
+    /// The kill fails, or the container still runs after the wait (temporary: retried).
+    async fn kill_and_wait(&self) -> Result<(), ExecError> {
+        self.shared.runc.kill(&self.task_id, "KILL").await?;
+        if self.ended_by(Instant::now() + KILL_WAIT).await {
+            return Ok(());
+        }
+        Err(ExecError::Temporary(format!(
+            "container {} still runs {} s after SIGKILL",
+            self.task_id,
+            KILL_WAIT.as_secs()
+        )))
+    }
+
     /// Polls until the container ended (exit.json) or `deadline`; true if it ended.
     async fn ended_by(&self, deadline: Instant) -> bool {
         loop {
@@ -135,16 +154,7 @@ impl OciController {
             let grace = Instant::now() + self.shared.config.stop_grace;
             if !self.ended_by(grace).await {
                 tracing::info!(task = %self.task_id, "container ignored SIGTERM; sending SIGKILL");
-                runc.kill(&self.task_id, "KILL").await?;
-                if !self
-                    .ended_by(Instant::now() + Duration::from_secs(10))
-                    .await
-                {
-                    return Err(ExecError::Temporary(format!(
-                        "container {} still runs 10 s after SIGKILL",
-                        self.task_id
-                    )));
-                }
+                self.kill_and_wait().await?;
             }
         }
         runc.delete(&self.task_id).await
@@ -249,16 +259,7 @@ impl Controller for OciController {
 
     async fn remove(&mut self) -> Result<(), ExecError> {
         if self.started().await? && shim::read_exit(&self.dir).is_none() {
-            self.shared.runc.kill(&self.task_id, "KILL").await?;
-            if !self
-                .ended_by(Instant::now() + Duration::from_secs(10))
-                .await
-            {
-                return Err(ExecError::Temporary(format!(
-                    "container {} still runs 10 s after SIGKILL",
-                    self.task_id
-                )));
-            }
+            self.kill_and_wait().await?;
         }
         self.shared.runc.delete(&self.task_id).await?;
         remove_any(&self.dir)?;
