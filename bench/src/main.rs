@@ -4,7 +4,9 @@
 //! real `swarm-manager` and `swarmctl` binaries that sit next to this one.
 
 mod cluster;
+mod failover;
 mod procs;
+mod raft_writes;
 mod scale;
 mod timed;
 mod wasm;
@@ -27,6 +29,12 @@ enum Command {
     /// One manager process, N in-process agents (NullBackend, real gRPC over loopback), one
     /// service of T replicas: time from `service create` to all tasks RUNNING.
     Scale(scale::Args),
+    /// Managers (`--managers`, joined with the manager token): time from SIGKILL of the
+    /// leader to the first acknowledged write, over `--kills` rounds; p50 and p99.
+    Failover(failover::Args),
+    /// Managers (`--managers`): acknowledged writes per second through the leader with
+    /// `--clients` concurrent writers.
+    RaftWrites(raft_writes::Args),
     /// Agent-side start latency of sleeper tasks on the WASI backend (warm cache): p50, p99.
     StartLatency(wasm::StartLatencyArgs),
     /// One-node cluster, the real sleeper guest: `service create` to all replicas RUNNING.
@@ -45,6 +53,8 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Scale(a) => scale::run(a).await,
+        Command::Failover(a) => failover::run(a).await,
+        Command::RaftWrites(a) => raft_writes::run(a).await,
         Command::StartLatency(a) => wasm::start_latency(a).await,
         Command::Converge(a) => wasm::converge(a).await,
         Command::Density(a) => wasm::density(a).await,

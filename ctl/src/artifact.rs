@@ -11,7 +11,6 @@ use swarm_proto::{
     Artifact, ArtifactKind, GetArtifactRequest, ListArtifactsRequest, PushArtifactHeader,
     PushArtifactRequest, RemoveArtifactRequest, push_artifact_request::Msg,
 };
-use tonic::transport::Channel;
 
 use crate::client;
 use crate::error::CtlError;
@@ -72,7 +71,7 @@ pub struct RmArgs {
     pub artifacts: Vec<String>,
 }
 
-async fn connect(socket: &Path) -> Result<ArtifactsClient<Channel>, CtlError> {
+async fn connect(socket: &Path) -> Result<ArtifactsClient<client::Conn>, CtlError> {
     Ok(ArtifactsClient::new(client::channel(socket).await?))
 }
 

@@ -6,16 +6,52 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
 use swarm_proto::control_client::ControlClient;
 use thiserror::Error;
 use tokio::net::UnixStream;
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
+/// A connection to the control socket, with this process's [`ReadMode`].
+pub type Conn = InterceptedService<Channel, ReadMode>;
+
 /// The Control client every command uses.
-pub type Client = ControlClient<Channel>;
+pub type Client = ControlClient<Conn>;
+
+/// The request header asking a manager to answer reads from its own copy of the store.
+pub const READ_LOCAL_HEADER: &str = "swarm-read-local";
+
+static READ_LOCAL: AtomicBool = AtomicBool::new(false);
+
+/// `--local-read`: reads are answered by the manager swarmctl talks to, from its own copy
+/// of the store (possibly behind the leader's), instead of by the leader.
+pub fn set_read_local(on: bool) {
+    READ_LOCAL.store(on, Ordering::Relaxed);
+}
+
+/// Marks requests with [`READ_LOCAL_HEADER`] when [`set_read_local`] asked for it.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadMode;
+
+impl Interceptor for ReadMode {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if READ_LOCAL.load(Ordering::Relaxed) {
+            request.metadata_mut().insert(
+                READ_LOCAL_HEADER,
+                tonic::metadata::MetadataValue::from_static("1"),
+            );
+        }
+        Ok(request)
+    }
+}
 
 /// The socket a manager with the default state dir (`/var/lib/swarm`) serves Control on.
 pub const DEFAULT_SOCKET: &str = "/var/lib/swarm/control.sock";
@@ -53,16 +89,17 @@ pub async fn connect(socket: &Path) -> Result<Client, ConnectError> {
 
 /// A channel to the manager's control socket, for the services other than Control
 /// (`Logs`). Errors as [`connect`].
-pub async fn channel(socket: &Path) -> Result<Channel, ConnectError> {
+pub async fn channel(socket: &Path) -> Result<Conn, ConnectError> {
     let path = socket.to_path_buf();
-    Endpoint::from_static("http://[::]:50051")
+    let channel = Endpoint::from_static("http://[::]:50051")
         .connect_timeout(Duration::from_secs(10))
         .connect_with_connector(tower::service_fn(move |_| {
             let path = path.clone();
             async move { Ok::<_, io::Error>(TokioIo::new(UnixStream::connect(path).await?)) }
         }))
         .await
-        .map_err(|e| classify(socket, &e))
+        .map_err(|e| classify(socket, &e))?;
+    Ok(InterceptedService::new(channel, ReadMode))
 }
 
 /// Maps a transport error to what the user can do about it, by the io error inside it.

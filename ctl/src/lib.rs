@@ -60,6 +60,10 @@ pub struct Cli {
         value_name = "PATH"
     )]
     pub socket: PathBuf,
+    /// Answer reads from this manager's own copy of the store (may lag the leader; still
+    /// answers when the managers have lost quorum) instead of asking the leader
+    #[arg(long, global = true)]
+    pub local_read: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -92,6 +96,7 @@ pub enum Command {
 /// Whatever the command failed with; [`CtlError::exit_code`] says how to exit.
 pub async fn run(cli: Cli) -> Result<(), CtlError> {
     let socket = cli.socket.as_path();
+    client::set_read_local(cli.local_read);
     match cli.command {
         Command::Artifact(cmd) => artifact::run(cmd, socket).await,
         Command::Cluster(cmd) => cluster::run(cmd, socket).await,

@@ -16,6 +16,7 @@ pub mod metrics;
 mod metrics_server;
 pub mod node;
 pub mod orchestrator;
+pub mod proxy;
 pub mod raft;
 pub mod scheduler;
 pub mod store;

@@ -25,8 +25,22 @@ struct Cli {
 enum Command {
     /// Create a new swarm with this node as its first manager.
     Init(InitArgs),
+    /// Join an existing swarm as another manager (`swarmctl join-token manager`).
+    Join(JoinArgs),
     /// Start the manager whose state is in --state-dir.
     Run(CommonArgs),
+}
+
+#[derive(Args)]
+struct JoinArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// A manager of the swarm to join (HOST:PORT).
+    #[arg(long)]
+    remote: String,
+    /// The swarm's manager join token (`swarmctl join-token manager`).
+    #[arg(long, env = "SWARM_JOIN_TOKEN", hide_env_values = true)]
+    join_token: String,
 }
 
 #[derive(Args)]
@@ -157,6 +171,18 @@ async fn manager_main() -> anyhow::Result<()> {
             c.autolock = args.autolock;
             let m = Manager::init(c).await.context("swarm-manager init")?;
             print_welcome(&m);
+            m
+        }
+        Command::Join(args) => {
+            let m = Manager::join(config(&args.common)?, &args.remote, &args.join_token)
+                .await
+                .context("swarm-manager join")?;
+            println!(
+                "This node ({}) joined the swarm as a manager (listening on {}).\n\nControl socket: {}",
+                m.state.node_id,
+                m.addr,
+                m.control_socket.display()
+            );
             m
         }
         Command::Run(args) => Manager::run(config(&args)?)

@@ -142,6 +142,27 @@ impl ManagerProc {
         Ok(m)
     }
 
+    /// `swarm-manager join` through `remote` with the manager token, in `state_dir` on a fresh
+    /// loopback port; waits until it answers.
+    pub fn join(state_dir: &Path, remote: &ManagerProc, extra: &[&str]) -> anyhow::Result<Self> {
+        let port = free_port();
+        let mut args: Vec<String> = vec![
+            "--remote".into(),
+            remote.addr(),
+            "--join-token".into(),
+            remote.manager_token(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Self::start("join", state_dir, port, &args)
+    }
+
+    /// This manager's node id (from its state.json).
+    pub fn node_id(&self) -> String {
+        let state = std::fs::read(self.state_dir.join("state.json")).expect("read state.json");
+        let v: Value = serde_json::from_slice(&state).expect("state.json is JSON");
+        v["node_id"].as_str().expect("node_id").to_string()
+    }
+
     fn start(cmd: &str, state_dir: &Path, port: u16, extra: &[String]) -> anyhow::Result<Self> {
         let mut args = vec![
             cmd.to_string(),
@@ -191,7 +212,9 @@ impl ManagerProc {
                 "--dispatcher-heartbeat"
                 | "--task-history-limit"
                 | "--cert-expiry"
-                | "--unlock-key" => {
+                | "--unlock-key"
+                | "--remote"
+                | "--join-token" => {
                     args.next();
                 }
                 "--autolock" => {}
@@ -287,6 +310,13 @@ impl ManagerProc {
         let file = self.state_dir.with_extension("empty.wasm");
         std::fs::write(&file, EMPTY_MODULE).expect("write the empty module");
         self.ctl_ok(&["artifact", "push", &file.display().to_string(), name_tag])
+            .trim()
+            .to_string()
+    }
+
+    /// The manager join token.
+    pub fn manager_token(&self) -> String {
+        self.ctl_ok(&["join-token", "manager", "-q"])
             .trim()
             .to_string()
     }

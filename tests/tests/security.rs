@@ -12,7 +12,9 @@ use swarm_manager::ca::{ROOT_KEY_FILE, RootCa, Subject};
 use swarm_manager::keymanager::UnlockKey;
 use swarm_proto::control_client::ControlClient;
 use swarm_proto::dispatcher_client::DispatcherClient;
-use swarm_proto::{ListNodesRequest, NodeRole, SessionRequest};
+use swarm_proto::raft_client::RaftClient;
+use swarm_proto::raft_membership_client::RaftMembershipClient;
+use swarm_proto::{JoinRaftRequest, ListNodesRequest, NodeRole, RaftMessageChunk, SessionRequest};
 use swarm_tests::{ManagerProc, Proc, bin, spawn_agent, wait_for};
 
 const CONVERGE: Duration = Duration::from_secs(30);
@@ -107,6 +109,33 @@ async fn list_nodes_with(addr: &str, tls: Arc<ClientConfig>) -> Result<usize, St
         .map_err(|s| format!("{:?}: {}", s.code(), s.message()))
 }
 
+/// Calls the two raft services (membership Join, the message stream) with `tls`; the error
+/// texts, or "ok".
+async fn raft_calls_with(addr: &str, tls: Arc<ClientConfig>) -> Vec<String> {
+    let channel = certs::connect(addr, tls, RPC).await.expect("connect");
+    let join = RaftMembershipClient::new(channel.clone())
+        .join(JoinRaftRequest {
+            node_id: "intruder".into(),
+            addr: "127.0.0.1:1".into(),
+            raft_id: 7,
+        })
+        .await;
+    let chunk = RaftMessageChunk {
+        data: Vec::new(),
+        more: false,
+    };
+    let stream = RaftClient::new(channel)
+        .stream_raft_message(futures::stream::iter(vec![chunk]))
+        .await;
+    [join.map(|_| ()), stream.map(|_| ())]
+        .into_iter()
+        .map(|r| match r {
+            Ok(()) => "ok".to_string(),
+            Err(s) => format!("{:?}: {}", s.code(), s.message()),
+        })
+        .collect()
+}
+
 #[test]
 fn s10_joining_takes_the_right_token_for_the_right_ca() {
     swarm_tests::init_tracing();
@@ -181,6 +210,7 @@ fn s20_every_remote_call_is_authenticated_and_authorized() {
         .block_on(session_with(&addr, anonymous.clone()))
         .unwrap_err();
     assert!(e.starts_with("Unauthenticated"), "{e}");
+    let anonymous_tls = anonymous.clone();
     let e = rt.block_on(list_nodes_with(&addr, anonymous)).unwrap_err();
     assert!(e.starts_with("Unauthenticated"), "{e}");
 
@@ -196,6 +226,14 @@ fn s20_every_remote_call_is_authenticated_and_authorized() {
         .block_on(list_nodes_with(&addr, manager.client_config().unwrap()))
         .unwrap();
     assert_eq!(n, 2, "the manager and w1");
+
+    tracing::info!("--- a worker may not join raft nor send raft messages");
+    for e in rt.block_on(raft_calls_with(&addr, worker.client_config().unwrap())) {
+        assert!(e.contains("PermissionDenied"), "{e}");
+    }
+    for e in rt.block_on(raft_calls_with(&addr, anonymous_tls.clone())) {
+        assert!(e.starts_with("Unauthenticated"), "{e}");
+    }
 
     tracing::info!("--- an expired certificate signed by the right root: refused by TLS");
     let root = RootCa {

@@ -16,6 +16,9 @@ use crate::store::Store;
 pub struct NodeAuth {
     store: Store,
     managers_only: bool,
+    /// For raft: the cluster this manager belongs to, checked without the store while it is
+    /// still empty (a joining manager receives its first snapshot through raft).
+    cluster_id: Option<String>,
 }
 
 impl NodeAuth {
@@ -24,14 +27,26 @@ impl NodeAuth {
         Self {
             store,
             managers_only: false,
+            cluster_id: None,
         }
     }
 
-    /// Managers only (Control, and raft between managers).
+    /// Managers only (Control, raft membership).
     pub fn managers(store: Store) -> Self {
         Self {
             store,
             managers_only: true,
+            cluster_id: None,
+        }
+    }
+
+    /// Managers of cluster `cluster_id` (the raft transport). Until this manager's store holds
+    /// the cluster, the certificate's cluster and role are all that is checked.
+    pub fn raft_peers(store: Store, cluster_id: String) -> Self {
+        Self {
+            store,
+            managers_only: true,
+            cluster_id: Some(cluster_id),
         }
     }
 
@@ -43,9 +58,11 @@ impl NodeAuth {
     pub fn check<T>(&self, request: &Request<T>) -> Result<NodeIdentity, Status> {
         let id = caller(request)?;
         let view = self.store.view();
-        let cluster = view
-            .the_cluster()
-            .ok_or_else(|| Status::unavailable("the cluster is not initialized yet"))?;
+        let cluster = match (view.the_cluster(), &self.cluster_id) {
+            (Some(c), _) => c,
+            (None, Some(cluster_id)) => return self.check_unsynced(id, cluster_id),
+            (None, None) => return Err(Status::unavailable("the cluster is not initialized yet")),
+        };
         if id.cluster_id != cluster.id {
             return Err(Status::permission_denied(format!(
                 "the certificate of node {} belongs to cluster {}, not this one ({})",
@@ -69,6 +86,19 @@ impl NodeAuth {
     }
 }
 
+impl NodeAuth {
+    /// The check of a raft peer while this manager's store is still empty.
+    fn check_unsynced(&self, id: NodeIdentity, cluster_id: &str) -> Result<NodeIdentity, Status> {
+        if id.cluster_id != cluster_id || id.role != NodeRole::Manager {
+            return Err(Status::permission_denied(format!(
+                "node {} ({:?} of cluster {}) is not a manager of this cluster ({cluster_id})",
+                id.node_id, id.role, id.cluster_id
+            )));
+        }
+        Ok(id)
+    }
+}
+
 impl Interceptor for NodeAuth {
     fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
         let id = self.check(&request)?;
@@ -83,6 +113,39 @@ impl Interceptor for NodeAuth {
 /// `Unauthenticated` when the caller presented no certificate; `PermissionDenied` when it is
 /// not a node certificate.
 pub fn caller<T>(request: &Request<T>) -> Result<NodeIdentity, Status> {
+    let peer = tls_peer(request)?;
+    match request.metadata().get(FORWARDED_CERT) {
+        Some(forwarded) if peer.role == NodeRole::Manager => forwarded_identity(forwarded),
+        _ => Ok(peer),
+    }
+}
+
+/// The header in which a manager forwarding a request to the leader names the original
+/// caller: its certificate (DER, base64), or [`ANONYMOUS`] when it presented none. Honoured
+/// only from managers; the forwarding manager checked the certificate against the same root.
+pub const FORWARDED_CERT: &str = "swarm-forwarded-cert";
+/// [`FORWARDED_CERT`] of a caller without a certificate.
+pub const ANONYMOUS: &str = "anonymous";
+
+fn forwarded_identity(
+    value: &tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
+) -> Result<NodeIdentity, Status> {
+    use base64::Engine as _;
+    let text = value.to_str().unwrap_or_default();
+    if text == ANONYMOUS {
+        return Err(Status::unauthenticated(
+            "no client certificate: join the swarm first (a join token gets this node a certificate)",
+        ));
+    }
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| Status::permission_denied(format!("forwarded client certificate: {e}")))?;
+    NodeIdentity::from_der(&der)
+        .map_err(|e| Status::permission_denied(format!("forwarded client certificate: {e}")))
+}
+
+/// The identity in the certificate of the TLS peer itself.
+fn tls_peer<T>(request: &Request<T>) -> Result<NodeIdentity, Status> {
     let certs = request.peer_certs().ok_or_else(|| {
         Status::unauthenticated(
             "no client certificate: join the swarm first (a join token gets this node a certificate)",

@@ -7,7 +7,7 @@ mod authz;
 mod root;
 mod service;
 
-pub use authz::{NodeAuth, authenticated, caller};
+pub use authz::{ANONYMOUS, FORWARDED_CERT, NodeAuth, authenticated, caller};
 pub use root::{
     CaError, DEFAULT_NODE_CERT_EXPIRY, MIN_NODE_CERT_EXPIRY, ROOT_KEY_FILE, RootCa, Subject,
 };

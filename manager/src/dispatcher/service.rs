@@ -167,6 +167,30 @@ impl Dispatcher {
     }
 }
 
+/// The managers an agent may open its next session with: every manager with an address
+/// (any of them forwards to the leader), or this one while the store names none.
+fn manager_list(view: &crate::store::Tables, node_id: &str, addr: &str) -> Vec<WeightedPeer> {
+    let mut managers: Vec<WeightedPeer> = view
+        .nodes()
+        .filter_map(|n| {
+            let status = n.manager_status.as_ref().filter(|s| !s.addr.is_empty())?;
+            Some(WeightedPeer {
+                node_id: n.id.clone(),
+                addr: status.addr.clone(),
+                weight: 1,
+            })
+        })
+        .collect();
+    if managers.is_empty() {
+        managers.push(WeightedPeer {
+            node_id: node_id.to_string(),
+            addr: addr.to_string(),
+            weight: 1,
+        });
+    }
+    managers
+}
+
 fn unavailable(e: StoreError) -> Status {
     Status::unavailable(e.to_string())
 }
@@ -210,11 +234,11 @@ impl dispatcher_server::Dispatcher for Dispatcher {
         let first = SessionMessage {
             session_id,
             node_id: node_id.clone(),
-            managers: vec![WeightedPeer {
-                node_id: self.inner.node_id.clone(),
-                addr: self.inner.addr.clone(),
-                weight: 1,
-            }],
+            managers: manager_list(
+                &self.inner.store.view(),
+                &self.inner.node_id,
+                &self.inner.addr,
+            ),
             heartbeat_period_ms: active.config.heartbeat_period.as_millis() as u64,
         };
         let (tx, rx) = mpsc::channel(4);

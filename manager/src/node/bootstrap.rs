@@ -47,6 +47,16 @@ pub(super) fn open_storage(config: &ManagerConfig) -> Result<(RaftStorage, DataK
     Ok((storage, dek))
 }
 
+/// A random raft member id (never 0).
+pub(super) fn new_raft_id() -> u64 {
+    loop {
+        let id: u64 = rand::random();
+        if id != 0 {
+            return id;
+        }
+    }
+}
+
 /// Checks the state dir and readies the raft log for `init`.
 pub(super) fn prepare_init(config: &ManagerConfig) -> Result<Prepared, ManagerError> {
     let dir = &config.state_dir;
@@ -82,12 +92,7 @@ pub(super) fn prepare_init(config: &ManagerConfig) -> Result<Prepared, ManagerEr
     let unlock_key = config.autolock.then(UnlockKey::generate);
     let dek = DekFile::in_state_dir(dir).create(unlock_key.as_ref())?;
     let storage = RaftStorage::open_sealed(&raft_path(dir), dek.clone())?;
-    let raft_id = loop {
-        let id: u64 = rand::random();
-        if id != 0 {
-            break id;
-        }
-    };
+    let raft_id = new_raft_id();
     storage.initialize(ConfState {
         voters: vec![raft_id],
         ..Default::default()

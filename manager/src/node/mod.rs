@@ -4,6 +4,8 @@
 //! ```text
 //! Manager::init ─▶ new ids, raft log bootstrapped with this member, state.json
 //!        │          then as `run`, plus the Cluster and Node objects once leader
+//! Manager::join ─▶ manager certificate from the CA, empty raft log, start as `run`, then
+//!                  RaftMembership.Join: the leader adds it and streams the snapshot + log
 //! Manager::run ──▶ state.json ─▶ raft storage ─▶ snapshot → store, log replayed by raft
 //!                 ├─ TCP listener: Dispatcher (agents)
 //!                 ├─ control.sock (0600): Control API (swarmctl)
@@ -15,6 +17,7 @@
 
 mod bootstrap;
 mod config;
+mod join;
 mod leader;
 mod servers;
 mod state;
@@ -31,7 +34,8 @@ pub use config::ManagerConfig;
 pub use state::{NodeState, StateError};
 
 use crate::keymanager::{self, DataKey, DekFile};
-use crate::raft::{self, RaftHandle, RaftOptions};
+use crate::proxy::Forwarder;
+use crate::raft::{self, GrpcTransport, PeerAddrs, RaftHandle, RaftOptions};
 use crate::store::{MemoryStore, Store};
 
 /// Why a manager could not start.
@@ -67,6 +71,8 @@ pub struct Manager {
     pub state: NodeState,
     pub store: Store,
     pub raft: RaftHandle,
+    /// Where the other managers are reached.
+    pub peers: PeerAddrs,
     /// Where agents and peers reach this manager.
     pub addr: SocketAddr,
     pub control_socket: PathBuf,
@@ -127,24 +133,32 @@ impl Manager {
         dek: DataKey,
     ) -> Result<Self, ManagerError> {
         let shutdown = CancellationToken::new();
+        let certs = load_certificates(&config)?;
+        let tls = certs
+            .client_config()
+            .map_err(|e| ManagerError::Other(format!("this manager's certificate: {e}")))?;
         let memory = MemoryStore::new(Default::default());
         let blobs = crate::artifacts::attach(&config.state_dir, &memory)
             .map_err(|e| ManagerError::Other(e.to_string()))?;
         let options = RaftOptions::new(state.raft_id);
+        let peers = PeerAddrs::new(memory.clone());
+        let transport = GrpcTransport::new(peers.clone(), tls.clone(), shutdown.child_token());
         let (raft, raft_task) = raft::start(
             options,
             storage,
             memory.clone(),
-            Arc::new(raft::transport::NoPeers),
+            Arc::new(transport.clone()),
             shutdown.child_token(),
         )?;
+        transport.attach(raft.clone());
         let store = Store::new(memory, Arc::new(raft.clone()));
-        let certs = load_certificates(&config)?;
+        let forwarder = Forwarder::new(raft.clone(), peers.clone(), tls);
         let servers = servers::start(
             &config,
             &state,
             &certs,
             store.clone(),
+            &forwarder,
             blobs,
             shutdown.clone(),
         )
@@ -160,12 +174,14 @@ impl Manager {
             store.clone(),
             raft.clone(),
             servers.dispatcher,
+            state.node_id.clone(),
             shutdown.child_token(),
         )));
         let mut manager = Self {
             state,
             store,
             raft,
+            peers,
             addr: servers.addr,
             control_socket: servers.control_socket,
             metrics_addr: servers.metrics_addr,

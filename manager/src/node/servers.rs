@@ -4,7 +4,9 @@
 //! The TCP listener is TLS with this manager's certificate; a client certificate is optional
 //! at the TLS layer (a joining node has none yet) and required per service: NodeCA is open
 //! (it checks join tokens itself), Dispatcher, LogBroker and ArtifactFetch take any member
-//! node, Control takes managers only ([`NodeAuth`]).
+//! node, Control takes managers only ([`NodeAuth`]); Raft takes managers of this cluster and
+//! RaftMembership managers. On a follower, calls that need the leader are forwarded to it
+//! ([`Forwarder`]), on both listeners.
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
@@ -24,6 +26,8 @@ use crate::artifacts::{ArtifactsApi, BlobStore, FetchApi};
 use crate::ca::{NodeAuth, NodeCaApi};
 use crate::dispatcher::Dispatcher;
 use crate::logbroker::{BrokerConfig, LogBroker};
+use crate::proxy::Forwarder;
+use crate::raft::{MembershipApi, RaftApi};
 use crate::store::Store;
 
 pub(super) struct Servers {
@@ -41,6 +45,7 @@ pub(super) async fn start(
     state: &NodeState,
     certs: &NodeCerts,
     store: Store,
+    forwarder: &Forwarder,
     blobs: Arc<BlobStore>,
     shutdown: CancellationToken,
 ) -> Result<Servers, ManagerError> {
@@ -67,18 +72,41 @@ pub(super) async fn start(
 
     let mut tasks = Vec::new();
     let token = shutdown.clone();
+    let raft = forwarder.raft();
     let members = NodeAuth::members(store.clone());
-    let svc = InterceptedService::new(dispatcher.clone().into_service(), members.clone());
-    let broker_svc = InterceptedService::new(logs.broker_service(), members.clone());
-    let fetch_svc = InterceptedService::new(
+    let managers = NodeAuth::managers(store.clone());
+    let svc = forwarder.remote(InterceptedService::new(
+        dispatcher.clone().into_service(),
+        members.clone(),
+    ));
+    let broker_svc = forwarder.remote(InterceptedService::new(
+        logs.broker_service(),
+        members.clone(),
+    ));
+    let fetch_svc = forwarder.remote(InterceptedService::new(
         FetchApi::new(dispatcher.clone(), blobs.clone()).into_service(),
         members,
+    ));
+    // The control plane (swarmctl's services): on the socket for this host's root, and on
+    // TCP for other managers forwarding to the leader.
+    let control = crate::api::control_service(store.clone());
+    let logs_api = logs.logs_service();
+    let artifacts =
+        ArtifactsApi::new(store.clone(), blobs, crate::artifacts::DEFAULT_MAX_SIZE).into_service();
+    let for_managers = |svc| InterceptedService::new(svc, managers.clone());
+    let remote_control = forwarder.remote(for_managers(control.clone()));
+    let remote_logs = forwarder.remote(InterceptedService::new(logs_api.clone(), managers.clone()));
+    let remote_artifacts =
+        forwarder.remote(InterceptedService::new(artifacts.clone(), managers.clone()));
+    let membership_svc = forwarder.remote(InterceptedService::new(
+        MembershipApi::new(store.clone(), raft.clone()).into_service(),
+        managers,
+    ));
+    let raft_svc = InterceptedService::new(
+        RaftApi::new(raft.clone()).into_service(),
+        NodeAuth::raft_peers(store.clone(), state.cluster_id.clone()),
     );
-    let remote_control = InterceptedService::new(
-        crate::api::control_service(store.clone()),
-        NodeAuth::managers(store.clone()),
-    );
-    let ca_svc = NodeCaApi::new(store.clone()).into_service();
+    let ca_svc = forwarder.remote(NodeCaApi::new(store.clone()).into_service());
     let tls = ServerTlsConfig::new()
         .identity(Identity::from_pem(&certs.cert_pem, &certs.key_pem))
         .client_ca_root(Certificate::from_pem(&certs.root_pem))
@@ -94,6 +122,10 @@ pub(super) async fn start(
             .add_service(broker_svc)
             .add_service(fetch_svc)
             .add_service(remote_control)
+            .add_service(remote_logs)
+            .add_service(remote_artifacts)
+            .add_service(membership_svc)
+            .add_service(raft_svc)
             .serve_with_incoming_shutdown(TcpListenerStream::new(tcp), token.cancelled_owned())
             .await;
         if let Err(e) = r {
@@ -101,10 +133,9 @@ pub(super) async fn start(
         }
     }));
     let token = shutdown.clone();
-    let control = crate::api::control_service(store.clone());
-    let logs_svc = logs.logs_service();
-    let artifacts_svc =
-        ArtifactsApi::new(store.clone(), blobs, crate::artifacts::DEFAULT_MAX_SIZE).into_service();
+    let control = forwarder.local(control);
+    let logs_svc = forwarder.local(logs_api);
+    let artifacts_svc = forwarder.local(artifacts);
     tasks.push(tokio::spawn(async move {
         let r = tonic::transport::Server::builder()
             .add_service(control)

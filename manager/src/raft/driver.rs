@@ -17,13 +17,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use prost::Message as _;
-use raft::prelude::{ConfChange, ConfChangeV2, Entry, EntryType, HardState};
-use raft::{RawNode, StateRole};
+use raft::prelude::{
+    ConfChange, ConfChangeType, ConfChangeV2, ConfState, Entry, EntryType, HardState,
+};
+use raft::{RawNode, SnapshotStatus, StateRole};
 use swarm_proto::{StoreBatch, StoreSnapshot};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::handle::{Command, RaftHandle, RaftStatus, Reply};
+
+type ConfReply = tokio::sync::oneshot::Sender<Result<ConfState, StoreError>>;
 use super::options::RaftOptions;
 use super::storage::RaftStorage;
 use super::transport::Transport;
@@ -46,6 +50,10 @@ pub enum DriverError {
     },
     #[error("raft entry {index} does not decode ({detail}); the raft database is corrupted")]
     Entry { index: u64, detail: String },
+    #[error(
+        "this manager (raft member {0:x}) was removed from the swarm's managers; its state dir can no longer be used (join again with a manager join token into an empty state dir)"
+    )]
+    Removed(u64),
 }
 
 /// Starts the driver: restores the store from the stored snapshot, then runs the loop until
@@ -69,7 +77,8 @@ pub fn start(
     };
     memory.restore(tables);
 
-    let sole_voter = storage.conf_state().voters == [options.id];
+    let voters = storage.conf_state().voters;
+    let sole_voter = voters == [options.id];
     let logger = super::logger::tracing_logger();
     let mut raw = RawNode::new(&options.raft_config(index), storage, &logger)?;
     if sole_voter {
@@ -80,6 +89,7 @@ pub fn start(
     let (status_tx, status) = watch::channel(RaftStatus {
         id: options.id,
         applied: index,
+        voters,
         ..Default::default()
     });
     let driver = Driver {
@@ -87,6 +97,7 @@ pub fn start(
         memory,
         transport,
         waiters: HashMap::new(),
+        conf_waiters: Vec::new(),
         status: status_tx,
         last_snapshot: index,
         options,
@@ -101,6 +112,8 @@ struct Driver {
     transport: Arc<dyn Transport>,
     /// Proposals of this member waiting for their entry to apply, by request id.
     waiters: HashMap<u64, (Reply, Instant)>,
+    /// Membership changes of this member waiting to apply, by the index of their entry.
+    conf_waiters: Vec<(u64, ConfReply)>,
     status: watch::Sender<RaftStatus>,
     last_snapshot: u64,
     options: RaftOptions,
@@ -123,6 +136,11 @@ impl Driver {
                 _ = shutdown.cancelled() => break Ok(()),
                 _ = ticker.tick() => {
                     self.raw.tick();
+                    let applied = self.status.borrow().applied;
+                    if let Err(e) = self.maybe_snapshot(applied) {
+                        tracing::error!(error = %e, "raft driver stopping");
+                        break Err(e);
+                    }
                 }
                 cmd = rx.recv() => {
                     let Some(cmd) = cmd else { break Ok(()) };
@@ -153,6 +171,41 @@ impl Driver {
                 if let Err(e) = self.raw.step(*m) {
                     tracing::debug!(error = %e, "raft step");
                 }
+            }
+            Command::ConfChange { change, reply } => self.propose_conf_change(change, reply),
+            Command::Unreachable(to) => self.raw.report_unreachable(to),
+            Command::SnapshotSent { to, ok } => {
+                let status = if ok {
+                    SnapshotStatus::Finish
+                } else {
+                    SnapshotStatus::Failure
+                };
+                self.raw.report_snapshot(to, status);
+            }
+        }
+    }
+
+    fn propose_conf_change(&mut self, change: ConfChange, reply: ConfReply) {
+        if self.raw.raft.state != StateRole::Leader {
+            let leader = self.raw.raft.leader_id;
+            let _ = reply.send(Err(StoreError::NotLeader {
+                leader: (leader != 0).then(|| format!("raft member {leader:x}")),
+            }));
+            return;
+        }
+        if self.raw.raft.has_pending_conf() {
+            let _ = reply.send(Err(StoreError::Raft(
+                "another membership change is in progress; retry when it has applied".into(),
+            )));
+            return;
+        }
+        match self.raw.propose_conf_change(Vec::new(), change) {
+            Ok(()) => {
+                let index = self.raw.raft.raft_log.last_index();
+                self.conf_waiters.push((index, reply));
+            }
+            Err(e) => {
+                let _ = reply.send(Err(StoreError::Raft(e.to_string())));
             }
         }
     }
@@ -208,16 +261,21 @@ impl Driver {
         self.apply(committed)?;
         self.raw.advance_apply();
         self.publish_status();
-        Ok(())
+        // Only now is everything applied also durably committed in storage.
+        let applied = self.status.borrow().applied;
+        self.maybe_snapshot(applied)
     }
 
     fn install_snapshot(&mut self, snapshot: raft::prelude::Snapshot) -> Result<(), DriverError> {
         let index = snapshot.get_metadata().index;
         let decoded = StoreSnapshot::decode(&snapshot.data[..])
             .map_err(|source| DriverError::Snapshot { index, source })?;
+        let voters = snapshot.get_metadata().get_conf_state().voters.clone();
         self.raw.store().apply_snapshot(snapshot)?;
+        self.status.send_modify(|s| s.voters = voters);
         self.memory.restore(Tables::from_snapshot(decoded, index));
         self.last_snapshot = index;
+        self.status.send_modify(|s| s.applied = index);
         Ok(())
     }
 
@@ -250,11 +308,12 @@ impl Driver {
             }
         }
         self.flush(&mut batches);
+        self.answer_conf_waiters(last, None);
         self.memory.skip_to(last);
         metrics::RAFT_APPLY_SECONDS.observe(at.elapsed().as_secs_f64());
         metrics::RAFT_APPLIED_ENTRIES.inc_by(last.saturating_sub(self.status.borrow().applied));
         self.status.send_modify(|s| s.applied = last);
-        self.maybe_snapshot(last)
+        Ok(())
     }
 
     /// Applies a committed membership change to raft and records the new voters.
@@ -267,8 +326,36 @@ impl Driver {
             detail: err.to_string(),
         })?;
         let cs = self.raw.apply_conf_change(&cc)?;
-        self.raw.store().set_conf_state(cs)?;
+        self.raw.store().set_conf_state(cs.clone())?;
+        tracing::info!(index = e.index, voters = ?cs.voters, "raft membership changed");
+        self.status.send_modify(|s| s.voters = cs.voters.clone());
+        self.answer_conf_waiters(e.index, Some(&cs));
+        let me = self.options.id;
+        let removed =
+            |c: &ConfChange| c.node_id == me && c.get_change_type() == ConfChangeType::RemoveNode;
+        if cc.as_v1().is_some_and(removed) && !cs.voters.contains(&me) {
+            return Err(DriverError::Removed(me));
+        }
         Ok(())
+    }
+
+    /// Answers the membership changes waiting on entries up to `index`: the one at `index`
+    /// with `applied` (when it is a change), earlier ones as dropped (raft turned them into
+    /// empty entries).
+    fn answer_conf_waiters(&mut self, index: u64, applied: Option<&ConfState>) {
+        let (done, pending): (Vec<_>, Vec<_>) = std::mem::take(&mut self.conf_waiters)
+            .into_iter()
+            .partition(|(i, _)| *i <= index);
+        self.conf_waiters = pending;
+        for (i, reply) in done {
+            let outcome = match applied {
+                Some(cs) if i == index => Ok(cs.clone()),
+                _ => Err(StoreError::Dropped(
+                    "the membership change was not applied (leadership changed); retry".into(),
+                )),
+            };
+            let _ = reply.send(outcome);
+        }
     }
 
     fn flush(&mut self, batches: &mut Vec<(u64, StoreBatch)>) {
@@ -286,7 +373,14 @@ impl Driver {
     }
 
     fn maybe_snapshot(&mut self, applied: u64) -> Result<(), DriverError> {
-        if applied < self.last_snapshot + self.options.snapshot_interval {
+        let wanted = self.raw.store().snapshot_requested();
+        let due = applied >= self.last_snapshot + self.options.snapshot_interval;
+        if !(due || wanted && applied > self.last_snapshot) {
+            return Ok(());
+        }
+        if applied > self.raw.store().commit_index() {
+            // Applied ahead of the commit index on disk (raft hands out committed entries
+            // before their commit index is persisted): snapshot at a later round.
             return Ok(());
         }
         let view = self.memory.view();
@@ -324,6 +418,9 @@ impl Driver {
 
     fn fail_waiters(&mut self, why: &str) {
         for (_, (reply, _)) in self.waiters.drain() {
+            let _ = reply.send(Err(StoreError::Dropped(why.to_string())));
+        }
+        for (_, reply) in self.conf_waiters.drain(..) {
             let _ = reply.send(Err(StoreError::Dropped(why.to_string())));
         }
     }

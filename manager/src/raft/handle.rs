@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use raft::prelude::Message;
+use raft::prelude::{ConfChange, ConfState, Message};
 use swarm_proto::StoreBatch;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -19,6 +19,8 @@ pub struct RaftStatus {
     pub is_leader: bool,
     /// Index of the last entry applied to the store.
     pub applied: u64,
+    /// The raft ids of the voting members, as last applied.
+    pub voters: Vec<u64>,
 }
 
 pub(super) type Reply = oneshot::Sender<Result<ApplyOutcome, StoreError>>;
@@ -31,6 +33,18 @@ pub(super) enum Command {
         at: Instant,
     },
     Step(Box<Message>),
+    /// A membership change, answered with the new voters once it is applied.
+    ConfChange {
+        change: ConfChange,
+        reply: oneshot::Sender<Result<ConfState, StoreError>>,
+    },
+    /// The transport could not deliver to this member.
+    Unreachable(u64),
+    /// The transport finished (`true`) or failed sending a snapshot to this member.
+    SnapshotSent {
+        to: u64,
+        ok: bool,
+    },
 }
 
 /// A cheap, cloneable handle to a running raft driver.
@@ -57,6 +71,29 @@ impl RaftHandle {
             .send(Command::Step(Box::new(message)))
             .await
             .map_err(|_| StoreError::Dropped("raft is shut down".into()))
+    }
+
+    /// Proposes a membership change and waits until it is applied (leader only). Raft takes
+    /// one change at a time: a change proposed while another is pending is refused.
+    pub async fn change_membership(&self, change: ConfChange) -> Result<ConfState, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::ConfChange { change, reply })
+            .await
+            .map_err(|_| StoreError::Dropped("raft is shut down".into()))?;
+        rx.await.map_err(|_| {
+            StoreError::Dropped("raft shut down before the change was applied".into())
+        })?
+    }
+
+    /// Tells raft that `to` could not be reached (it then probes instead of streaming).
+    pub fn report_unreachable(&self, to: u64) {
+        let _ = self.tx.try_send(Command::Unreachable(to));
+    }
+
+    /// Tells raft how sending a snapshot to `to` ended.
+    pub fn report_snapshot(&self, to: u64, ok: bool) {
+        let _ = self.tx.try_send(Command::SnapshotSent { to, ok });
     }
 
     /// Waits until this member leads, or `deadline` passes.

@@ -1,14 +1,25 @@
 //! Raft: the consensus layer. A raft-rs `RawNode` driven by one loop ([`driver`]), its log
-//! in redb ([`storage`]), messages to peers through a [`transport::Transport`].
+//! in redb ([`storage`]), messages to peers through a [`transport::Transport`] — between
+//! managers the [`GrpcTransport`] (mTLS streams, [`chunks`] for large snapshots) into each
+//! peer's [`RaftApi`], at the addresses [`PeerAddrs`] finds in the store.
 
+pub mod chunks;
 mod driver;
+mod grpc_transport;
 mod handle;
 pub mod logger;
+pub mod membership;
 mod options;
+pub mod peers;
 mod sealer;
+mod service;
 pub mod storage;
 pub mod transport;
 
 pub use driver::{DriverError, start};
+pub use grpc_transport::GrpcTransport;
 pub use handle::{RaftHandle, RaftStatus};
+pub use membership::MembershipApi;
 pub use options::RaftOptions;
+pub use peers::PeerAddrs;
+pub use service::RaftApi;

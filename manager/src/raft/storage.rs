@@ -227,6 +227,8 @@ struct Inner {
     sealer: Sealer,
     db: Database,
     core: RwLock<Core>,
+    /// Set when raft asked for a snapshot that is not there yet.
+    snapshot_wanted: std::sync::atomic::AtomicBool,
 }
 
 /// The redb-backed raft log. Cheap to clone (all clones share one database).
@@ -306,8 +308,22 @@ impl RaftStorage {
                 sealer,
                 db,
                 core: RwLock::new(core),
+                snapshot_wanted: Default::default(),
             }),
         })
+    }
+
+    /// True after raft asked for a snapshot this storage could not give (a follower that
+    /// needs one), until [`Self::create_snapshot`] makes one.
+    pub fn snapshot_requested(&self) -> bool {
+        self.inner
+            .snapshot_wanted
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The commit index this storage holds (what a snapshot may cover).
+    pub fn commit_index(&self) -> u64 {
+        self.read_core().hard_state.commit
     }
 
     /// True if the database has never held any raft state (fresh file).
@@ -566,6 +582,9 @@ impl RaftStorage {
         })?;
         core.snapshot_meta = meta;
         apply_compaction(&mut core, compaction);
+        self.inner
+            .snapshot_wanted
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
@@ -1114,17 +1133,26 @@ impl raft::Storage for RaftStorage {
 
     /// The stored snapshot (data included). Unlike `MemStorage`, which fabricates an empty
     /// snapshot at the commit index, this returns the last snapshot created or installed, and
-    /// `SnapshotTemporarilyUnavailable` if there is none or it is older than `request_index`
-    /// (the driver should then create one).
+    /// `SnapshotTemporarilyUnavailable` if there is none, it is older than `request_index`, or
+    /// its members do not include `to` (a member that joined after it, which raft would refuse
+    /// to restore it); the driver then creates one ([`Self::snapshot_requested`]).
     fn snapshot(&self, request_index: u64, to: u64) -> raft::Result<Snapshot> {
         let core = self.read_core();
-        if core.snapshot_meta.index == 0 || core.snapshot_meta.index < request_index {
+        let meta = &core.snapshot_meta;
+        let names_to = meta
+            .conf_state
+            .as_ref()
+            .is_some_and(|cs| cs.voters.contains(&to) || cs.learners.contains(&to));
+        if meta.index == 0 || meta.index < request_index || !names_to {
             tracing::debug!(
                 to,
                 request_index,
-                stored = core.snapshot_meta.index,
-                "no recent enough raft snapshot"
+                stored = meta.index,
+                "no recent enough raft snapshot; asking the driver for one"
             );
+            self.inner
+                .snapshot_wanted
+                .store(true, std::sync::atomic::Ordering::Relaxed);
             return Err(RaftError::Store(
                 RaftStorageError::SnapshotTemporarilyUnavailable,
             ));

@@ -315,13 +315,43 @@ fn t15_create_snapshot() {
             f.s()
                 .create_snapshot(*idx, voters(&nodes), Vec::new(), 10)
                 .unwrap();
-            let got = f.s().snapshot(*request, 0);
+            let got = f.s().snapshot(*request, 2);
             assert_eq!(&got, want, "limit {limit} #{i}");
+            assert_eq!(
+                f.s().snapshot_requested(),
+                want.is_err(),
+                "limit {limit} #{i}"
+            );
         }
     }
     // Nothing stored yet: raft must wait for the driver to make one.
     let f = Fixture::new(0);
     assert_eq!(f.s().snapshot(0, 2), unavailable());
+    assert!(f.s().snapshot_requested());
+}
+
+#[test]
+fn t15b_a_snapshot_without_the_receiver_is_made_anew() {
+    // A member that joined after the stored snapshot would refuse to restore it.
+    let f = Fixture::seeded(0, &[new_entry(3, 3), new_entry(4, 4), new_entry(5, 5)]);
+    f.s().persist(&[], Some(&hard_state(5, 0, 5))).unwrap();
+    f.s()
+        .create_snapshot(4, voters(&[1, 2]), Vec::new(), 10)
+        .unwrap();
+    assert!(!f.s().snapshot_requested());
+    assert!(
+        f.s().snapshot(0, 9).is_err(),
+        "member 9 is not in the snapshot"
+    );
+    assert!(
+        f.s().snapshot_requested(),
+        "the driver is asked for a new one"
+    );
+    f.s()
+        .create_snapshot(5, voters(&[1, 2, 9]), Vec::new(), 10)
+        .unwrap();
+    assert!(!f.s().snapshot_requested());
+    assert_eq!(f.s().snapshot(0, 9).unwrap().get_metadata().index, 5);
 }
 
 #[test]

@@ -1,0 +1,93 @@
+//! `swarm-bench failover --managers 3 --kills 20`: time from SIGKILL of the raft leader to
+//! the first acknowledged write on the managers that are left.
+//!
+//! Each round finds the leader (the Nodes' manager status), kills it, and writes (`swarmctl
+//! service create -d`, each attempt through the next survivor) until one is acknowledged;
+//! the killed manager is then restarted (`swarm-manager run`) and the cluster is given a
+//! leader again before the next round. The figure includes swarmctl's process start
+//! (a few ms), so it is an upper bound of the write path's own failover time.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+use crate::cluster::ManagerChild;
+use crate::procs;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Managers in the cluster (3 or 5).
+    #[arg(long, default_value_t = 3)]
+    managers: usize,
+    /// Leader kills to measure.
+    #[arg(long, default_value_t = 20)]
+    kills: usize,
+}
+
+/// The index in `ms` of the manager the Nodes name leader, asked through `via`.
+async fn leader(ms: &[ManagerChild], via: &ManagerChild) -> Option<usize> {
+    let nodes: Value =
+        serde_json::from_str(&via.ctl(&["node", "ls", "--format", "json"]).await.ok()?).ok()?;
+    let id = nodes
+        .as_array()?
+        .iter()
+        .find(|n| n["manager_status"]["leader"].as_bool() == Some(true))?["id"]
+        .as_str()?
+        .to_string();
+    ms.iter()
+        .position(|m| m.node_id().ok().as_deref() == Some(id.as_str()))
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut ms = crate::cluster::managers(dir.path(), args.managers).await?;
+    let mut samples: Vec<f64> = Vec::new();
+    for round in 0..args.kills {
+        let victim = procs::wait_until(
+            "a leader",
+            Duration::from_secs(30),
+            Duration::from_millis(50),
+            || leader(&ms, &ms[round % ms.len()]),
+        )
+        .await?;
+        ms[victim].kill9()?;
+        let killed = Instant::now();
+        let survivors: Vec<usize> = (0..ms.len()).filter(|i| *i != victim).collect();
+        let mut attempt = 0;
+        let took = loop {
+            if killed.elapsed() > Duration::from_secs(60) {
+                bail!("round {round}: no write acknowledged within 60 s of the kill");
+            }
+            let m = &ms[survivors[attempt % survivors.len()]];
+            attempt += 1;
+            let name = format!("f{round}-{attempt}");
+            let args = ["service", "create", "-d", "--name", &name, "app:1"];
+            if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(2), m.ctl(&args)).await {
+                break killed.elapsed();
+            }
+        };
+        eprintln!("round {round}: write acknowledged {took:?} after killing the leader");
+        samples.push(took.as_secs_f64());
+        ms[victim]
+            .restart()
+            .await
+            .with_context(|| format!("round {round}: restarting the killed manager"))?;
+    }
+    samples.sort_by(f64::total_cmp);
+    let pick =
+        |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1];
+    println!(
+        "{}",
+        json!({
+            "benchmark": "failover",
+            "managers": args.managers,
+            "kills": args.kills,
+            "p50_s": pick(0.50),
+            "p99_s": pick(0.99),
+            "max_s": samples.last(),
+            "min_s": samples.first(),
+        })
+    );
+    Ok(())
+}

@@ -1,0 +1,323 @@
+//! Several managers as real processes on 127.0.0.1: joining raft with the manager token,
+//! calls forwarded to the leader from any manager, `kill -9` of the leader without losing
+//! an acknowledged write, and quorum loss.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use swarm_tests::{ManagerProc, init_tracing, spawn_agent, wait_for};
+
+/// Three managers: `a` made by init, `b` joined through `a`, `c` through `b` (a follower:
+/// its join is forwarded to the leader).
+fn three_managers(dir: &Path, extra: &[&str]) -> Vec<ManagerProc> {
+    let a = ManagerProc::init(&dir.join("a"), extra).unwrap();
+    let b = ManagerProc::join(&dir.join("b"), &a, extra).unwrap();
+    let c = ManagerProc::join(&dir.join("c"), &b, extra).unwrap();
+    vec![a, b, c]
+}
+
+/// `service create -d --name web --replicas N app:1` through `m`.
+fn create_web(m: &ManagerProc, replicas: u32) {
+    let replicas = replicas.to_string();
+    m.ctl_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "web",
+        "--replicas",
+        &replicas,
+        "app:1",
+    ]);
+}
+
+/// Service names in `m`'s own copy of the store, with their versions.
+fn local_services(m: &ManagerProc) -> BTreeSet<(String, u64)> {
+    let out = m.ctl(&["service", "ls", "--local-read", "--format", "json"]);
+    if !out.status.success() {
+        return BTreeSet::new();
+    }
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            (
+                s["spec"]["annotations"]["name"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+                s["meta"]["version"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+/// The node id the managers' Nodes name as leader, asked through `m`.
+fn leader_node(m: &ManagerProc) -> Option<String> {
+    let out = m.ctl(&["node", "ls", "--format", "json"]);
+    if !out.status.success() {
+        return None;
+    }
+    let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+    let leaders: Vec<String> = v
+        .as_array()?
+        .iter()
+        .filter(|n| n["manager_status"]["leader"].as_bool() == Some(true))
+        .map(|n| n["id"].as_str().unwrap_or("").to_string())
+        .collect();
+    (leaders.len() == 1).then(|| leaders[0].clone())
+}
+
+/// Waits until every manager in `ms` holds exactly the same services (and versions), and
+/// returns them.
+fn wait_identical(ms: &[&ManagerProc], deadline: Duration) -> BTreeSet<(String, u64)> {
+    wait_for(
+        "every manager's store to hold the same services",
+        deadline,
+        || {
+            let first = local_services(ms[0]);
+            ms[1..]
+                .iter()
+                .all(|m| local_services(m) == first)
+                .then_some(first)
+        },
+    )
+}
+
+#[test]
+fn m10_managers_join_replicate_and_forward_to_the_leader() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let ms = three_managers(dir.path(), &["--backend", "null"]);
+    let (a, b, c) = (&ms[0], &ms[1], &ms[2]);
+
+    // Every manager sees three managers and one leader (the first one).
+    let nodes = c.ctl_json(&["node", "ls"]);
+    let managers: Vec<&Value> = nodes
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["manager_status"]["raft_id"].as_u64().unwrap_or(0) != 0)
+        .collect();
+    assert_eq!(managers.len(), 3, "three raft members: {nodes:#}");
+    assert_eq!(leader_node(c).as_deref(), Some(a.node_id().as_str()));
+    for m in &ms {
+        assert!(
+            m.ctl_ok(&["node", "ls"]).contains("Leader"),
+            "node ls on {} shows the leader",
+            m.addr()
+        );
+    }
+
+    // A write through a follower is forwarded, and the writer reads it back at once.
+    c.push_empty_module("app:1");
+    create_web(c, 3);
+    let web = c.ctl_json(&["service", "inspect", "web"]);
+    assert_eq!(web[0]["spec"]["annotations"]["name"], "web", "{web:#}");
+    let services = wait_identical(&[a, b, c], Duration::from_secs(20));
+    assert_eq!(services.len(), 1, "{services:?}");
+
+    // Tasks run on the managers' own agents, whose sessions the followers forward.
+    wait_for("3 running tasks of web", Duration::from_secs(30), || {
+        let running = b
+            .tasks("web")
+            .iter()
+            .filter(|t| swarm_tests::state_of(t) == "RUNNING")
+            .count();
+        (running == 3).then_some(())
+    });
+
+    // A worker joins through a follower: the CA's write is forwarded to the leader.
+    let _agent = spawn_agent(b, &dir.path().join("w"), "worker-1").unwrap();
+    wait_for("worker-1 READY", Duration::from_secs(20), || {
+        let nodes = a.ctl_json(&["node", "ls"]);
+        nodes
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| {
+                n["description"]["hostname"] == "worker-1" && n["status"]["state"] == "NODE_READY"
+            })
+            .then_some(())
+    });
+
+    // Joining into a state dir that holds a manager is refused; a worker token makes no
+    // manager.
+    let join = |state_dir: &Path, token: &str| {
+        std::process::Command::new(swarm_tests::bin("swarm-manager"))
+            .args(["join", "--state-dir"])
+            .arg(state_dir)
+            .args([
+                "--listen-addr",
+                "127.0.0.1:0",
+                "--no-agent",
+                "--remote",
+                &a.addr(),
+            ])
+            .args(["--join-token", token])
+            .output()
+            .unwrap()
+    };
+    let again = join(&c.state_dir, &a.manager_token());
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(!again.status.success());
+    assert!(err.contains("already holds a swarm"), "{err}");
+    let wrong = join(&dir.path().join("d"), &a.worker_token());
+    let err = String::from_utf8_lossy(&wrong.stderr);
+    assert!(!wrong.status.success());
+    assert!(err.contains("worker token"), "{err}");
+}
+
+#[test]
+fn m20_killing_the_leader_loses_no_acknowledged_write() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let mut ms = three_managers(dir.path(), &["--no-agent"]);
+    ms[0].push_empty_module("app:1");
+    let ids: Vec<String> = ms.iter().map(ManagerProc::node_id).collect();
+    let mut acked: BTreeSet<String> = BTreeSet::new();
+    let mut attempts = 0;
+
+    for round in 0..3 {
+        let leader_id = wait_for("a leader", Duration::from_secs(20), || {
+            ms.iter().find_map(leader_node)
+        });
+        let leader = ids.iter().position(|i| *i == leader_id).unwrap();
+        ms[leader].proc.kill9();
+        let killed_at = Instant::now();
+
+        // Write through the survivors until writes are accepted again, and then some.
+        let survivors: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
+        let mut accepted_after_kill = 0;
+        while accepted_after_kill < 5 {
+            assert!(
+                killed_at.elapsed() < Duration::from_secs(30),
+                "round {round}: no write was accepted within 30 s of killing the leader"
+            );
+            let m = &ms[survivors[attempts % survivors.len()]];
+            attempts += 1;
+            let name = format!("s{round}-{attempts}");
+            let out = m.ctl(&["service", "create", "-d", "--name", &name, "app:1"]);
+            if out.status.success() {
+                acked.insert(name);
+                accepted_after_kill += 1;
+            }
+        }
+        let new_leader = wait_for("a new leader", Duration::from_secs(20), || {
+            leader_node(&ms[survivors[0]]).filter(|l| *l != leader_id)
+        });
+        assert_ne!(new_leader, leader_id, "round {round}");
+
+        // The old leader comes back as a follower and catches up.
+        ms[leader].restart().unwrap();
+        let all: Vec<&ManagerProc> = ms.iter().collect();
+        let services = wait_identical(&all, Duration::from_secs(30));
+        let names: BTreeSet<String> = services.into_iter().map(|(n, _)| n).collect();
+        let lost: Vec<&String> = acked.difference(&names).collect();
+        assert!(
+            lost.is_empty(),
+            "round {round}: acknowledged writes lost: {lost:?}"
+        );
+    }
+}
+
+#[test]
+fn m30_without_quorum_writes_are_refused_and_reads_answer() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let mut ms = three_managers(dir.path(), &["--no-agent"]);
+    ms[2].push_empty_module("app:1");
+    ms[2].ctl_ok(&["service", "create", "-d", "--name", "before", "app:1"]);
+    wait_identical(&[&ms[0], &ms[1], &ms[2]], Duration::from_secs(20));
+    ms[0].proc.kill9();
+    ms[1].proc.kill9();
+
+    let survivor = &ms[2];
+    let refused = wait_for(
+        "writes refused for lack of quorum",
+        Duration::from_secs(20),
+        || {
+            let out = survivor.ctl(&["service", "create", "-d", "--name", "after", "app:1"]);
+            let err = String::from_utf8_lossy(&out.stderr).into_owned();
+            (!out.status.success() && err.contains("no quorum")).then_some(err)
+        },
+    );
+    assert!(refused.contains("majority"), "{refused}");
+    let ls = survivor.ctl_ok(&["service", "ls"]);
+    assert!(
+        ls.contains("before"),
+        "reads answer with the last state: {ls}"
+    );
+
+    // The lone survivor becomes a one-manager swarm with its data.
+    let state_dir = survivor.state_dir.clone();
+    ms[2].proc.kill9();
+    let alone = ManagerProc::init(&state_dir, &["--no-agent", "--force-new-cluster"]).unwrap();
+    alone.ctl_ok(&["service", "create", "-d", "--name", "after", "app:1"]);
+    let names: BTreeSet<String> = local_services(&alone).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        names,
+        ["after", "before"].into_iter().map(String::from).collect()
+    );
+}
+
+#[test]
+fn m40_agents_fail_over_to_another_manager_without_restarting_tasks() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let mut ms = three_managers(dir.path(), &["--no-agent"]);
+    // The agent knows only the first manager; its session teaches it the others.
+    let _agent = spawn_agent(&ms[0], &dir.path().join("w"), "worker-1").unwrap();
+    ms[0].push_empty_module("app:1");
+    create_web(&ms[0], 2);
+    let running = |m: &ManagerProc| -> Option<BTreeSet<String>> {
+        let out = m.ctl(&["service", "ps", "web", "--format", "json"]);
+        let tasks: Value = serde_json::from_slice(&out.stdout).ok()?;
+        let ids: BTreeSet<String> = tasks
+            .as_array()?
+            .iter()
+            .filter(|t| swarm_tests::state_of(t) == "RUNNING")
+            .map(|t| t["id"].as_str().unwrap_or("").to_string())
+            .collect();
+        (ids.len() == 2).then_some(ids)
+    };
+    let before = wait_for("2 running tasks", Duration::from_secs(30), || {
+        running(&ms[0])
+    });
+
+    ms[0].proc.kill9();
+    // The agent opens a session with another manager (it learned them from its first
+    // session), a new leader takes it, and the same two tasks keep running: none replaced.
+    let log = dir.path().join("w.agent.log");
+    let dead = ms[0].addr();
+    wait_for(
+        "the agent to open a session with another manager",
+        Duration::from_secs(40),
+        || {
+            let log = std::fs::read_to_string(&log).ok()?;
+            log.lines()
+                .any(|l| {
+                    l.contains("dispatcher session established")
+                        && !l.contains(&format!("={dead} "))
+                })
+                .then_some(())
+        },
+    );
+    let after = wait_for(
+        "a new leader with worker-1 READY and its tasks running",
+        Duration::from_secs(40),
+        || {
+            let out = ms[1].ctl(&["node", "ls", "--format", "json"]);
+            let nodes: Value = serde_json::from_slice(&out.stdout).ok()?;
+            let ready = nodes.as_array()?.iter().any(|n| {
+                n["description"]["hostname"] == "worker-1" && n["status"]["state"] == "NODE_READY"
+            });
+            leader_node(&ms[1]).filter(|l| *l != ms[0].node_id())?;
+            ready.then(|| running(&ms[1])).flatten()
+        },
+    );
+    assert_eq!(after, before, "the same tasks run after the failover");
+}
