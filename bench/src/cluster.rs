@@ -110,16 +110,6 @@ impl ManagerChild {
         self.launch("run", &[]).await
     }
 
-    /// This manager's node id (from its state.json).
-    pub fn node_id(&self) -> anyhow::Result<String> {
-        let state: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(self.state.join("state.json"))?)?;
-        state["node_id"]
-            .as_str()
-            .map(str::to_string)
-            .context("state.json has no node_id")
-    }
-
     /// The worker join token (waits up to 30 s for the manager to answer).
     pub async fn worker_token(&self) -> anyhow::Result<String> {
         let token = procs::wait_until(

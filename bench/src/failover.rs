@@ -1,7 +1,7 @@
 //! `swarm-bench failover --managers 3 --kills 20`: time from SIGKILL of the raft leader to
 //! the first acknowledged write on the managers that are left.
 //!
-//! Each round finds the leader (the Nodes' manager status), kills it, and writes (`swarmctl
+//! Each round finds the leader (`swarm_raft_leader` in each manager's metrics), kills it, and writes (`swarmctl
 //! service create -d`, each attempt through the next survivor) until one is acknowledged;
 //! the killed manager is then restarted (`swarm-manager run`) and the cluster is given a
 //! leader again before the next round. The figure includes swarmctl's process start
@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::cluster::ManagerChild;
 use crate::procs;
@@ -25,18 +25,15 @@ pub struct Args {
     kills: usize,
 }
 
-/// The index in `ms` of the manager the Nodes name leader, asked through `via`.
-async fn leader(ms: &[ManagerChild], via: &ManagerChild) -> Option<usize> {
-    let nodes: Value =
-        serde_json::from_str(&via.ctl(&["node", "ls", "--format", "json"]).await.ok()?).ok()?;
-    let id = nodes
-        .as_array()?
-        .iter()
-        .find(|n| n["manager_status"]["leader"].as_bool() == Some(true))?["id"]
-        .as_str()?
-        .to_string();
-    ms.iter()
-        .position(|m| m.node_id().ok().as_deref() == Some(id.as_str()))
+/// The index in `ms` of the one manager whose metrics say it leads (`skip` is down).
+async fn leader(ms: &[ManagerChild], skip: Option<usize>) -> Option<usize> {
+    let mut leaders = Vec::new();
+    for (i, m) in ms.iter().enumerate().filter(|(i, _)| Some(*i) != skip) {
+        if procs::metric(&m.metrics, "swarm_raft_leader").await.ok()? == 1.0 {
+            leaders.push(i);
+        }
+    }
+    (leaders.len() == 1).then(|| leaders[0])
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -48,7 +45,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             "a leader",
             Duration::from_secs(30),
             Duration::from_millis(50),
-            || leader(&ms, &ms[round % ms.len()]),
+            || leader(&ms, None),
         )
         .await?;
         ms[victim].kill9()?;
@@ -67,7 +64,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 break killed.elapsed();
             }
         };
-        eprintln!("round {round}: write acknowledged {took:?} after killing the leader");
+        let next = procs::wait_until(
+            "a new leader",
+            Duration::from_secs(30),
+            Duration::from_millis(20),
+            || leader(&ms, Some(victim)),
+        )
+        .await?;
+        eprintln!(
+            "round {round}: killed leader {victim}; write acknowledged {took:?} later; new leader {next}"
+        );
         samples.push(took.as_secs_f64());
         ms[victim]
             .restart()

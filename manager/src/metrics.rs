@@ -49,6 +49,15 @@ pub static RAFT_APPLIED_ENTRIES: LazyLock<IntCounter> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
+/// 1 while this manager is the raft leader.
+pub static RAFT_LEADER: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(
+        "swarm_raft_leader",
+        "1 while this manager is the raft leader, else 0"
+    )
+    .expect("metric registers once")
+});
+
 /// Objects in the store, by table.
 pub static STORE_OBJECTS: LazyLock<IntGaugeVec> = LazyLock::new(|| {
     register_int_gauge_vec!(

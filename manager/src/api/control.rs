@@ -23,6 +23,7 @@ use swarm_proto::*;
 use tonic::{Request, Response, Status};
 
 use super::error::ApiError;
+use crate::raft::RaftStatus;
 use crate::store::{self, Store, Tables};
 
 mod decide;
@@ -32,6 +33,8 @@ mod decide;
 #[derive(Clone)]
 pub struct ControlApi {
     store: Store,
+    /// This manager's raft status, to show who leads and who is reachable as they are now.
+    raft: Option<tokio::sync::watch::Receiver<RaftStatus>>,
 }
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -56,7 +59,22 @@ fn with_version(meta: &mut Option<Meta>, index: u64) {
 impl ControlApi {
     /// A Control service reading and writing `store`.
     pub fn new(store: Store) -> Self {
-        Self { store }
+        Self { store, raft: None }
+    }
+
+    /// Shows the managers' leader and reachability from `status` (this manager's raft).
+    pub fn with_raft(mut self, status: tokio::sync::watch::Receiver<RaftStatus>) -> Self {
+        self.raft = Some(status);
+        self
+    }
+
+    /// `n` with its manager status as raft sees it now (see [`decide::live_manager_status`]).
+    fn live(&self, n: &Node) -> Node {
+        let mut n = n.clone();
+        if let (Some(raft), Some(s)) = (&self.raft, n.manager_status.as_mut()) {
+            decide::live_manager_status(s, &raft.borrow());
+        }
+        n
     }
 
     fn view(&self) -> Arc<Tables> {
@@ -176,7 +194,7 @@ impl Control for ControlApi {
         reply(
             found
                 .map(|n| GetNodeResponse {
-                    node: Some((*n).clone()),
+                    node: Some(self.live(&n)),
                 })
                 .map_err(ApiError::from),
         )
@@ -186,7 +204,7 @@ impl Control for ControlApi {
         &self,
         _: Request<ListNodesRequest>,
     ) -> Result<Response<ListNodesResponse>, Status> {
-        let nodes = self.view().nodes().map(|n| (**n).clone()).collect();
+        let nodes = self.view().nodes().map(|n| self.live(n)).collect();
         reply(Ok(ListNodesResponse { nodes }))
     }
 

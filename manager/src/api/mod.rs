@@ -23,3 +23,11 @@ use crate::store::Store;
 pub fn control_service(store: Store) -> ControlServer<ControlApi> {
     ControlServer::new(ControlApi::new(store))
 }
+
+/// [`control_service`] on a manager, whose node listings show raft's live view.
+pub fn manager_control_service(
+    store: Store,
+    raft: &crate::raft::RaftHandle,
+) -> ControlServer<ControlApi> {
+    ControlServer::new(ControlApi::new(store).with_raft(raft.status()))
+}

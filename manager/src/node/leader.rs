@@ -22,7 +22,6 @@ pub(super) async fn watch(
     store: Store,
     raft: RaftHandle,
     dispatcher: Dispatcher,
-    node_id: String,
     shutdown: CancellationToken,
 ) {
     let mut status = raft.status();
@@ -33,9 +32,11 @@ pub(super) async fn watch(
         match (leading, &current) {
             (true, None) => {
                 tracing::info!("became leader: starting leader components");
-                let token = start_components(&store, &dispatcher, shutdown.child_token());
-                tokio::spawn(flag_leader(store.clone(), node_id.clone(), token.clone()));
-                current = Some(token);
+                current = Some(start_components(
+                    &store,
+                    &dispatcher,
+                    shutdown.child_token(),
+                ));
             }
             (false, Some(token)) => {
                 tracing::info!("lost leadership: stopping leader components");
@@ -81,26 +82,6 @@ fn start_components(
     tokio::spawn(crate::orchestrator::run(store.clone(), token.clone()));
     tokio::spawn(crate::scheduler::run(store.clone(), token.clone()));
     token
-}
-
-/// Records in the managers' Nodes that this one leads (retried until it sticks or
-/// leadership ends).
-async fn flag_leader(store: Store, node_id: String, token: CancellationToken) {
-    loop {
-        let updates = crate::raft::membership::decide::leader_flags(&store.view(), &node_id);
-        if updates.is_empty() {
-            return;
-        }
-        let write = updates.into_iter().map(crate::store::update).collect();
-        match store.write_atomic(write).await {
-            Ok(_) => return,
-            Err(e) => tracing::debug!(error = %e, "recording the leader in the nodes; retrying"),
-        }
-        tokio::select! {
-            _ = token.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-        }
-    }
 }
 
 fn refresh_metrics(store: &Store) {

@@ -174,7 +174,6 @@ impl Manager {
             store.clone(),
             raft.clone(),
             servers.dispatcher,
-            state.node_id.clone(),
             shutdown.child_token(),
         )));
         let mut manager = Self {

@@ -89,7 +89,7 @@ pub(super) async fn start(
     ));
     // The control plane (swarmctl's services): on the socket for this host's root, and on
     // TCP for other managers forwarding to the leader.
-    let control = crate::api::control_service(store.clone());
+    let control = crate::api::manager_control_service(store.clone(), raft);
     let logs_api = logs.logs_service();
     let artifacts =
         ArtifactsApi::new(store.clone(), blobs, crate::artifacts::DEFAULT_MAX_SIZE).into_service();

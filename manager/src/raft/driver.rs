@@ -136,6 +136,7 @@ impl Driver {
                 _ = shutdown.cancelled() => break Ok(()),
                 _ = ticker.tick() => {
                     self.raw.tick();
+                    self.publish_status();
                     let applied = self.status.borrow().applied;
                     if let Err(e) = self.maybe_snapshot(applied) {
                         tracing::error!(error = %e, "raft driver stopping");
@@ -398,6 +399,7 @@ impl Driver {
     fn on_role(&mut self, leader_id: u64, role: StateRole) {
         let was_leader = self.status.borrow().is_leader;
         let is_leader = role == StateRole::Leader;
+        metrics::RAFT_LEADER.set(i64::from(is_leader));
         if was_leader && !is_leader {
             self.fail_waiters("leadership lost before the write was committed");
         }
@@ -409,9 +411,23 @@ impl Driver {
 
     fn publish_status(&mut self) {
         let term = self.raw.raft.term;
+        let mut active: Vec<u64> = Vec::new();
+        if self.raw.raft.state == StateRole::Leader {
+            let me = self.options.id;
+            active = self
+                .raw
+                .raft
+                .prs()
+                .iter()
+                .filter(|(id, p)| **id == me || p.recent_active)
+                .map(|(id, _)| *id)
+                .collect();
+            active.sort_unstable();
+        }
         self.status.send_if_modified(|s| {
-            let changed = s.term != term;
+            let changed = s.term != term || s.active != active;
             s.term = term;
+            s.active = active;
             changed
         });
     }

@@ -21,6 +21,9 @@ pub struct RaftStatus {
     pub applied: u64,
     /// The raft ids of the voting members, as last applied.
     pub voters: Vec<u64>,
+    /// On the leader: the members heard from within the last election timeout (itself
+    /// included). Empty on followers.
+    pub active: Vec<u64>,
 }
 
 pub(super) type Reply = oneshot::Sender<Result<ApplyOutcome, StoreError>>;

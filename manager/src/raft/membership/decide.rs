@@ -106,24 +106,6 @@ pub fn leave(view: &Tables, voters: &[u64], node_id: &str) -> Result<u64, ApiErr
     Ok(raft_id)
 }
 
-/// The manager Nodes whose `leader` flag must change now that `leader_node` leads (what
-/// `node ls` shows as MANAGER STATUS).
-pub fn leader_flags(view: &Tables, leader_node: &str) -> Vec<Node> {
-    view.nodes()
-        .filter_map(|n| {
-            let status = n.manager_status.as_ref()?;
-            let leads = n.id == leader_node;
-            (status.leader != leads).then(|| {
-                let mut updated = n.as_ref().clone();
-                if let Some(s) = updated.manager_status.as_mut() {
-                    s.leader = leads;
-                }
-                updated
-            })
-        })
-        .collect()
-}
-
 #[cfg(test)]
 #[path = "decide_tests.rs"]
 mod tests;

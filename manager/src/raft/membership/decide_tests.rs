@@ -98,21 +98,3 @@ fn leaving_removes_the_member_but_never_the_last() {
     let e = leave(&v, &[1], "b").unwrap_err().to_string();
     assert!(e.contains("not a raft member"), "{e}");
 }
-
-#[test]
-fn a_new_leader_flags_itself_and_unflags_the_old_one() {
-    let mut old = node("a", NodeRole::Manager, 1);
-    old.manager_status.as_mut().unwrap().leader = true;
-    let v = view(vec![
-        old,
-        node("b", NodeRole::Manager, 7),
-        node("w", NodeRole::Worker, 0),
-    ]);
-    let changed = leader_flags(&v, "b");
-    let flags: Vec<(&str, bool)> = changed
-        .iter()
-        .map(|n| (n.id.as_str(), n.manager_status.as_ref().unwrap().leader))
-        .collect();
-    assert_eq!(flags, vec![("a", false), ("b", true)]);
-    assert!(leader_flags(&view(vec![node("b", NodeRole::Manager, 7)]), "x").is_empty());
-}

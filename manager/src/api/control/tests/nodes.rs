@@ -182,3 +182,31 @@ async fn t50_list_tasks_filters_and_orders() {
     .unwrap();
     assert!(store.view().task("t4").is_none());
 }
+
+#[test]
+fn t45_manager_status_shows_the_live_leader_and_reachability() {
+    use crate::raft::RaftStatus;
+    let status = |raft_id, reachable| ManagerStatus {
+        raft_id,
+        addr: "127.0.0.1:1".into(),
+        leader: true,
+        reachable,
+    };
+    let leader = RaftStatus {
+        leader_id: 2,
+        is_leader: true,
+        active: vec![2, 3],
+        ..Default::default()
+    };
+    // The stored flag is stale (1 led once); raft says 2 leads and 1 is not answering.
+    let mut s = status(1, true);
+    super::super::decide::live_manager_status(&mut s, &leader);
+    assert!(!s.leader && !s.reachable, "{s:?}");
+    let mut s = status(2, false);
+    super::super::decide::live_manager_status(&mut s, &leader);
+    assert!(s.leader && s.reachable, "{s:?}");
+    // Without a leader nobody leads; a follower keeps the stored reachability.
+    let mut s = status(2, true);
+    super::super::decide::live_manager_status(&mut s, &RaftStatus::default());
+    assert!(!s.leader && s.reachable, "{s:?}");
+}
