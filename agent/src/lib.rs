@@ -23,6 +23,7 @@ pub mod errors;
 pub mod exec;
 pub mod logs;
 pub mod metrics;
+pub mod registry;
 pub mod reporter;
 pub mod session;
 pub mod taskdb;

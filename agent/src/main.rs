@@ -98,10 +98,7 @@ fn parse_label(s: &str) -> Result<(String, String), String> {
 
 fn main() -> anyhow::Result<()> {
     // `swarm-agent oci-shim DIR`: a container's shim (see exec::oci::shim), not an agent.
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some(swarm_agent::exec::oci::shim::SUBCOMMAND) {
-        std::process::exit(swarm_agent::exec::oci::shim::main(&args[2..]));
-    }
+    swarm_agent::exec::oci::shim::exit_if_invoked();
     agent_main()
 }
 

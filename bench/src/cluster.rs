@@ -131,6 +131,28 @@ impl ManagerChild {
         procs::swarmctl(&self.socket, args).await
     }
 
+    /// `service create -d --name NAME --replicas N TASK…`, where `task` is what follows the
+    /// flags (runtime flags, artifact or image, args).
+    pub async fn create_service(
+        &self,
+        name: &str,
+        replicas: u64,
+        task: &[&str],
+    ) -> anyhow::Result<()> {
+        let replicas = replicas.to_string();
+        let flags = [
+            "service",
+            "create",
+            "-d",
+            "--name",
+            name,
+            "--replicas",
+            &replicas,
+        ];
+        self.ctl(&[&flags[..], task].concat()).await?;
+        Ok(())
+    }
+
     /// Waits until the manager's store counts `n` RUNNING tasks; `on_poll` runs at each poll
     /// (e.g. to sample a process's RSS).
     pub async fn wait_running(

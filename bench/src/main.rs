@@ -8,6 +8,7 @@ mod failover;
 mod procs;
 mod raft_writes;
 mod scale;
+mod start_latency;
 mod timed;
 mod wasm;
 
@@ -35,16 +36,23 @@ enum Command {
     /// Managers (`--managers`): acknowledged writes per second through the leader with
     /// `--clients` concurrent writers.
     RaftWrites(raft_writes::Args),
-    /// Agent-side start latency of sleeper tasks on the WASI backend (warm cache): p50, p99.
-    StartLatency(wasm::StartLatencyArgs),
+    /// Agent-side start latency of idle tasks on one backend: the sleeper guest on WASI
+    /// (warm cache) or busybox under runc on OCI (image unpacked): p50, p99.
+    StartLatency(start_latency::Args),
     /// One-node cluster, the real sleeper guest: `service create` to all replicas RUNNING.
     Converge(wasm::ConvergeArgs),
     /// Agent RSS with N idle sleeper instances.
     Density(wasm::DensityArgs),
 }
 
+fn main() -> anyhow::Result<()> {
+    // `swarm-bench oci-shim DIR`: a container's shim for start-latency's in-process agent.
+    swarm_agent::exec::oci::shim::exit_if_invoked();
+    bench_main()
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn bench_main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
@@ -55,7 +63,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Scale(a) => scale::run(a).await,
         Command::Failover(a) => failover::run(a).await,
         Command::RaftWrites(a) => raft_writes::run(a).await,
-        Command::StartLatency(a) => wasm::start_latency(a).await,
+        Command::StartLatency(a) => start_latency::run(a).await,
         Command::Converge(a) => wasm::converge(a).await,
         Command::Density(a) => wasm::density(a).await,
     }

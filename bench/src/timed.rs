@@ -1,6 +1,6 @@
 //! A [`Backend`] wrapper that times each task from the moment the worker asks for its
 //! controller (the assignment is persisted and a task manager exists) until `start()`
-//! returns (the guest runs) — the agent-side start latency.
+//! returns (the workload runs) — the agent-side start latency.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -8,10 +8,37 @@ use std::time::{Duration, Instant};
 use swarm_agent::exec::{Backend, Controller, ExecError, ExitStatus};
 use swarm_proto::{NodeDescription, Task};
 
-/// Wraps a backend and records one start latency per started task.
+/// Wraps a backend and records one [`Sample`] per started task.
 pub struct Timed {
     inner: Arc<dyn Backend>,
-    samples: Arc<Mutex<Vec<Duration>>>,
+    samples: Arc<Mutex<Vec<Sample>>>,
+}
+
+/// One task's start.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    /// The worker asked for the task's controller.
+    pub created: Instant,
+    /// `start()` returned.
+    pub started: Instant,
+}
+
+impl Sample {
+    /// The task's start latency.
+    pub fn latency(&self) -> Duration {
+        self.started - self.created
+    }
+}
+
+/// From the first controller made to the last start returned: how long the agent took to
+/// start the whole burst.
+pub fn span(samples: &[Sample]) -> Duration {
+    let first = samples.iter().map(|s| s.created).min();
+    let last = samples.iter().map(|s| s.started).max();
+    match (first, last) {
+        (Some(first), Some(last)) => last - first,
+        _ => Duration::ZERO,
+    }
 }
 
 impl Timed {
@@ -23,7 +50,7 @@ impl Timed {
     }
 
     /// Takes the samples recorded so far.
-    pub fn take(&self) -> Vec<Duration> {
+    pub fn take(&self) -> Vec<Sample> {
         std::mem::take(&mut *self.samples.lock().unwrap())
     }
 }
@@ -45,7 +72,7 @@ impl Backend for Timed {
 struct TimedController {
     created: Instant,
     inner: Box<dyn Controller>,
-    samples: Arc<Mutex<Vec<Duration>>>,
+    samples: Arc<Mutex<Vec<Sample>>>,
 }
 
 #[async_trait::async_trait]
@@ -56,7 +83,10 @@ impl Controller for TimedController {
 
     async fn start(&mut self) -> Result<(), ExecError> {
         self.inner.start().await?;
-        self.samples.lock().unwrap().push(self.created.elapsed());
+        self.samples.lock().unwrap().push(Sample {
+            created: self.created,
+            started: Instant::now(),
+        });
         Ok(())
     }
 
@@ -95,5 +125,24 @@ mod tests {
         assert_eq!(quantile(&v, 1.0), ms(100));
         assert_eq!(quantile(&[ms(7)], 0.99), ms(7));
         assert_eq!(quantile(&[], 0.5), Duration::ZERO);
+    }
+
+    #[test]
+    fn the_span_runs_from_the_first_creation_to_the_last_start() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let samples = [
+            Sample {
+                created: at(5),
+                started: at(40),
+            },
+            Sample {
+                created: at(0),
+                started: at(10),
+            },
+        ];
+        assert_eq!(span(&samples), Duration::from_millis(40));
+        assert_eq!(samples[0].latency(), Duration::from_millis(35));
+        assert_eq!(span(&[]), Duration::ZERO);
     }
 }

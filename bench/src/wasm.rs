@@ -1,38 +1,20 @@
-//! The WASI backend's benchmarks, each on a one-node cluster with the real `sleeper` guest:
+//! The WASI backend's benchmarks, each on a one-node cluster with the real `sleeper` guest
+//! (`start-latency` is in start_latency.rs, for both backends):
 //!
-//! - `start-latency --tasks N`: a manager process (`--no-agent`) and one agent in this
-//!   process whose WASI backend is wrapped in [`Timed`]; after one warm-up task (artifact
-//!   fetched, compiled, cached), N sleeper replicas; per task, the time from the worker
-//!   creating its controller to `start()` returning. p50 / p99.
 //! - `converge --replicas N`: `swarm-manager init` with its in-process agent on the WASI
 //!   backend; the clock runs from `service create` to N tasks RUNNING in the store.
 //! - `density --instances N`: a manager (`--no-agent`) and a `swarm-agent` process; N idle
 //!   `sleeper --quiet` replicas; the agent's RSS once all run.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use swarm_agent::exec::select::{self, Backends, OciOptions};
-use swarm_agent::session::SessionLinks;
-use tokio_util::sync::CancellationToken;
 
 use crate::cluster::ManagerChild;
 use crate::procs;
-use crate::timed::{Timed, quantile};
 
 /// The artifact name the benchmarks push the sleeper guest as.
 const SLEEPER: &str = "sleeper:bench";
-
-#[derive(clap::Args)]
-pub struct StartLatencyArgs {
-    /// Sleeper tasks to start.
-    #[arg(long, default_value_t = 200)]
-    tasks: u64,
-    /// Give up after this many seconds.
-    #[arg(long, default_value_t = 300)]
-    timeout: u64,
-}
 
 #[derive(clap::Args)]
 pub struct ConvergeArgs {
@@ -54,8 +36,8 @@ pub struct DensityArgs {
     timeout: u64,
 }
 
-/// Pushes the sleeper guest and creates `name` with `replicas` quiet sleepers.
-async fn sleepers(manager: &ManagerChild, name: &str, replicas: u64) -> anyhow::Result<()> {
+/// Pushes the sleeper guest as [`SLEEPER`] unless the manager has it already.
+async fn push_sleeper(manager: &ManagerChild) -> anyhow::Result<()> {
     if manager
         .ctl(&["artifact", "inspect", SLEEPER])
         .await
@@ -65,20 +47,15 @@ async fn sleepers(manager: &ManagerChild, name: &str, replicas: u64) -> anyhow::
             .ctl(&["artifact", "push", swarm_guests::SLEEPER, SLEEPER])
             .await?;
     }
-    let replicas = replicas.to_string();
-    let args = [
-        "service",
-        "create",
-        "-d",
-        "--name",
-        name,
-        "--replicas",
-        &replicas,
-    ];
-    manager
-        .ctl(&[&args[..], &[SLEEPER, "--quiet"]].concat())
-        .await?;
     Ok(())
+}
+
+/// Pushes the sleeper guest and creates `name` with `replicas` quiet sleepers.
+pub async fn sleepers(manager: &ManagerChild, name: &str, replicas: u64) -> anyhow::Result<()> {
+    push_sleeper(manager).await?;
+    manager
+        .create_service(name, replicas, &[SLEEPER, "--quiet"])
+        .await
 }
 
 /// Waits until an agent holds a session with `manager`.
@@ -93,57 +70,6 @@ async fn wait_joined(manager: &ManagerChild) -> anyhow::Result<()> {
         },
     )
     .await
-}
-
-pub async fn start_latency(args: StartLatencyArgs) -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let manager = ManagerChild::start(dir.path(), &["--no-agent"]).await?;
-    let state = dir.path().join("agent");
-    let links = SessionLinks::new();
-    let timed = Arc::new(Timed::new(select::build(
-        &Backends::default(),
-        &OciOptions::default(),
-        &state,
-        links.clone(),
-    )?));
-    let shutdown = CancellationToken::new();
-    let config = swarm_agent::AgentConfig {
-        managers: vec![manager.addr.clone()],
-        join_token: manager.worker_token().await?,
-        state_dir: state,
-        hostname: "bench-agent".into(),
-        labels: Default::default(),
-        backend: timed.clone(),
-        links,
-    };
-    let agent = tokio::spawn(swarm_agent::run(config, shutdown.clone()));
-    let timeout = Duration::from_secs(args.timeout);
-
-    eprintln!("warming up: one task fetches and compiles the sleeper");
-    sleepers(&manager, "warm", 1).await?;
-    manager.wait_running(1, timeout, || {}).await?;
-    timed.take();
-
-    eprintln!("starting {} sleepers", args.tasks);
-    sleepers(&manager, "bench", args.tasks).await?;
-    manager.wait_running(args.tasks + 1, timeout, || {}).await?;
-    let mut samples = timed.take();
-    samples.sort();
-    shutdown.cancel();
-    let _ = agent.await;
-    let us = |d: Duration| (d.as_secs_f64() * 1e6).round() / 1e3;
-    println!(
-        "{}",
-        json!({
-            "bench": "start-latency",
-            "backend": "wasi",
-            "tasks": samples.len(),
-            "p50_ms": us(quantile(&samples, 0.5)),
-            "p99_ms": us(quantile(&samples, 0.99)),
-            "max_ms": us(quantile(&samples, 1.0)),
-        })
-    );
-    Ok(())
 }
 
 pub async fn converge(args: ConvergeArgs) -> anyhow::Result<()> {

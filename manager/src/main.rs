@@ -143,10 +143,7 @@ fn config(args: &CommonArgs) -> anyhow::Result<ManagerConfig> {
 
 fn main() -> anyhow::Result<()> {
     // `swarm-manager oci-shim DIR`: a container's shim for the in-process agent.
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some(swarm_agent::exec::oci::shim::SUBCOMMAND) {
-        std::process::exit(swarm_agent::exec::oci::shim::main(&args[2..]));
-    }
+    swarm_agent::exec::oci::shim::exit_if_invoked();
     manager_main()
 }
 

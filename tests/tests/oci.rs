@@ -1,7 +1,10 @@
 //! End to end with the OCI backend: a busybox image the test builds itself from Debian's
 //! `busybox-static` into an OCI image layout, run by a real `swarm-agent --backend wasi,oci`
-//! through runc, observed with `swarmctl service ps/logs/scale`. Needs root, `runc` and
-//! `busybox-static` (`.ci/run` installs them). Deadlines on every wait.
+//! through runc, observed with `swarmctl service ps/logs/scale`. Registry pulls go through
+//! Debian's `docker-registry` on loopback, of the busybox image and of a WASM component
+//! pushed as a CNCF wasm OCI artifact (run by the same agent's WASI backend). Needs root,
+//! `runc`, `busybox-static` and `docker-registry` (`.ci/run` installs them). Deadlines on
+//! every wait.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -352,12 +355,10 @@ fn start_registry(dir: &Path) -> (Proc, u16) {
     (registry, port)
 }
 
-/// Pushes the busybox image as `localhost:PORT/busybox:1` with oci-client's push.
-fn push_busybox(port: u16) {
+/// Pushes one manifest to the registry on `port` as `localhost:PORT/REPO_TAG` with
+/// oci-client's push: `config` and each layer are `(bytes, media type)`.
+fn push(port: u16, repo_tag: &str, config: (Vec<u8>, &str), layers: Vec<(Vec<u8>, &str)>) {
     use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
-    let image = LayoutWriter::busybox(Path::new("/bin/busybox")).unwrap();
-    let layers = image.layer_blobs().unwrap();
-    let config = image.config_json(&layers);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -370,22 +371,12 @@ fn push_busybox(port: u16) {
             ..Default::default()
         });
         let reference: oci_client::Reference =
-            format!("localhost:{port}/busybox:1").parse().unwrap();
+            format!("localhost:{port}/{repo_tag}").parse().unwrap();
         let layers: Vec<ImageLayer> = layers
             .into_iter()
-            .map(|l| {
-                ImageLayer::new(
-                    l,
-                    "application/vnd.oci.image.layer.v1.tar+gzip".into(),
-                    None,
-                )
-            })
+            .map(|(bytes, media_type)| ImageLayer::new(bytes, media_type.into(), None))
             .collect();
-        let config = Config::new(
-            config,
-            "application/vnd.oci.image.config.v1+json".into(),
-            None,
-        );
+        let config = Config::new(config.0, config.1.into(), None);
         tokio::time::timeout(
             CONVERGE,
             client.push(
@@ -398,8 +389,43 @@ fn push_busybox(port: u16) {
         )
         .await
         .expect("push within the deadline")
-        .expect("push the busybox image");
+        .unwrap_or_else(|e| panic!("push {repo_tag}: {e}"));
     });
+}
+
+/// Pushes the busybox image as `localhost:PORT/busybox:1`.
+fn push_busybox(port: u16) {
+    let image = LayoutWriter::busybox(Path::new("/bin/busybox")).unwrap();
+    let layers = image.layer_blobs().unwrap();
+    let config = image.config_json(&layers);
+    push(
+        port,
+        "busybox:1",
+        (config, "application/vnd.oci.image.config.v1+json"),
+        layers
+            .into_iter()
+            .map(|l| (l, "application/vnd.oci.image.layer.v1.tar+gzip"))
+            .collect(),
+    );
+}
+
+/// Pushes the `.wasm` file `path` as `localhost:PORT/REPO_TAG` in the CNCF wasm OCI artifact
+/// layout (`wkg oci push` writes the same): a wasm config, the file as one layer.
+fn push_wasm(port: u16, repo_tag: &str, path: &str) {
+    use swarm_agent::registry::{WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE};
+    let wasm = std::fs::read(path).unwrap();
+    let config = serde_json::json!({
+        "created": "2025-01-01T00:00:00Z",
+        "architecture": "wasm",
+        "os": "wasip2",
+        "layerDigests": [swarm_agent::artifacts::digest_of(&wasm)],
+    });
+    push(
+        port,
+        repo_tag,
+        (config.to_string().into_bytes(), WASM_CONFIG_MEDIA_TYPE),
+        vec![(wasm, WASM_LAYER_MEDIA_TYPE)],
+    );
 }
 
 #[test]
@@ -427,6 +453,85 @@ fn o50_an_image_is_pulled_from_a_loopback_registry() {
         t["status"]["err"]
             .as_str()
             .is_some_and(|e| e.contains("busybox:2")),
+        "{t}"
+    );
+}
+
+#[test]
+fn o60_a_wasm_artifact_is_pulled_from_a_loopback_registry() {
+    let c = Cluster::start();
+    let (_registry, port) = start_registry(c._dir.path());
+    push_wasm(port, "hello:1", swarm_guests::HELLO);
+    push_busybox(port);
+    let once = ["--restart-condition", "none"];
+    let create_wasm = |name: &str, artifact: &str, args: &[&str]| {
+        let mut a = vec!["service", "create", "-d", "--name", name];
+        a.extend(once);
+        a.push(artifact);
+        a.extend(args);
+        c.m.ctl_ok(&a);
+    };
+
+    tracing::info!("--- a WASI service names the artifact by its registry reference");
+    let hello = format!("127.0.0.1:{port}/hello:1");
+    create_wasm("hello", &hello, &["from", "the", "registry"]);
+    let t = task_in(&c.m, "hello", "COMPLETE");
+    assert_eq!(t["status"]["exit_code"].as_i64().unwrap_or(0), 0, "{t}");
+    logs_until(&c.m, "hello", "hello from swarm from the registry");
+
+    tracing::info!("--- the layer is kept and compiled under the file's own digest");
+    let digest = swarm_agent::artifacts::digest_of(&std::fs::read(swarm_guests::HELLO).unwrap());
+    let hex = digest.strip_prefix("sha256:").unwrap();
+    let blob = c.agent_state.join("oci/blobs/sha256").join(hex);
+    assert!(blob.is_file(), "{} is missing", blob.display());
+    let compiled = std::fs::read_dir(c.agent_state.join("cache"))
+        .unwrap()
+        .map(|d| d.unwrap().path().join(format!("{hex}.cwasm")))
+        .find(|p| p.is_file());
+    assert!(compiled.is_some(), "no {hex}.cwasm in the compiled cache");
+
+    tracing::info!("--- a container image named for a WASI service: REJECTED, saying what fits");
+    let image = format!("127.0.0.1:{port}/busybox:1");
+    create_wasm("notwasm", &image, &[]);
+    let t = task_in(&c.m, "notwasm", "REJECTED");
+    assert_eq!(
+        t["status"]["err"].as_str(),
+        Some(
+            format!(
+                "invalid task: '{image}' is a container image, not a wasm artifact: use \
+                 --runtime oci"
+            )
+            .as_str()
+        ),
+        "{t}"
+    );
+
+    tracing::info!("--- a malformed registry reference is refused at create");
+    let out = c.m.ctl(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "upper",
+        &format!("127.0.0.1:{port}/Hello:1"),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("the name must be lowercase"), "{stderr}");
+
+    tracing::info!("--- a tag the registry does not have: REJECTED, saying so");
+    let missing = format!("127.0.0.1:{port}/hello:2");
+    create_wasm("missing", &missing, &[]);
+    let t = task_in(&c.m, "missing", "REJECTED");
+    assert_eq!(
+        t["status"]["err"].as_str(),
+        Some(
+            format!(
+                "not found: '{missing}' is not in its registry (no such repository or tag); \
+                 push it first"
+            )
+            .as_str()
+        ),
         "{t}"
     );
 }

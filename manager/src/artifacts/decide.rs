@@ -126,7 +126,11 @@ pub fn display(a: &Artifact) -> &str {
 
 /// Pins a wasm runtime's artifact reference to a digest, as Docker pins image references:
 /// `NAME[:TAG]` → `NAME:TAG@sha256:<hex>`; `sha256:<hex>` and already pinned references are
-/// checked to exist; registry references (with a '/') are left to the OCI path.
+/// checked to exist. Registry references (with a '/'; the store's names have none) are left
+/// as written: their syntax was checked with the spec (`api::validate::artifact`) and the
+/// agent pulls them from the registry when it prepares the task. (Resolving a tag to its
+/// manifest digest here, as `docker service create --resolve-image` does, would need the
+/// manager to reach the registry; it does not.)
 pub fn pin_spec(view: &Tables, spec: &mut ServiceSpec) -> Result<(), ApiError> {
     let Some(Runtime::Wasm(w)) = spec.task.as_mut().and_then(|t| t.runtime.as_mut()) else {
         return Ok(());

@@ -103,7 +103,7 @@ async fn pinning_resolves_names_and_checks_digests() {
     assert_eq!(
         pin(&view, "registry.example.com/team/app:1").unwrap(),
         "registry.example.com/team/app:1",
-        "registry references are the OCI path's"
+        "registry references are pulled by the agent, as written"
     );
     let err = pin(&view, "hello:2").unwrap_err();
     assert_eq!(

@@ -10,6 +10,11 @@
 //!  Control.CreateService/UpdateService ──▶ decide::pin_spec: NAME[:TAG] → NAME:TAG@sha256:…
 //! ```
 //!
+//! A WASM task may also name an artifact in an OCI registry (`HOST[:PORT]/REPO[:TAG]`, the
+//! CNCF wasm OCI artifact layout): its syntax is checked at `service create/update`
+//! (`api::validate::artifact`), pinning leaves it as written, and the agent pulls it
+//! (`swarm_agent::registry`), as it pulls container images.
+//!
 //! One [`Artifact`](swarm_proto::Artifact) per digest; names (`NAME:TAG`) point at one
 //! digest each and move when the same name is pushed with new bytes. Removing an artifact
 //! that a service's spec or previous spec pins is refused.

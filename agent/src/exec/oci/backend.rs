@@ -52,7 +52,7 @@ impl OciBackend {
                 },
                 images: ImageStore::new(root.join("images")),
                 tasks_dir: root.join("tasks"),
-                blobs_dir: root.join("blobs").join("sha256"),
+                blobs_dir: crate::registry::blobs_dir(&config.state_dir),
                 logs_dir: logs_dir(&config.state_dir),
                 config,
             }),

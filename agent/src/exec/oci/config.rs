@@ -19,8 +19,9 @@ pub struct ShimCommand {
 }
 
 impl ShimCommand {
-    /// This process's binary with the hidden `oci-shim` subcommand: `swarm-agent` and
-    /// `swarm-manager` both dispatch it to [`super::shim::main`].
+    /// This process's binary with the hidden `oci-shim` subcommand: `swarm-agent`,
+    /// `swarm-manager` and `swarm-bench` all dispatch it first
+    /// ([`super::shim::exit_if_invoked`]).
     ///
     /// # Errors
     /// The path of the running binary is unknown.

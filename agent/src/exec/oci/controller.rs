@@ -21,13 +21,13 @@ use tokio::time::Instant;
 
 use super::backend::Shared;
 use super::bundle;
-use super::layout::read_image;
+use super::layout::{LayoutImage, read_image};
 use super::reference::ImageRef;
-use super::registry;
 use super::shim::{self, CONFIG_FILE, LOG_FILE, PID_FILE, ShimConfig};
 use super::spec::OciTaskSpec;
 use super::unpack::remove_any;
 use crate::exec::{Controller, ExecError, ExitStatus};
+use crate::registry::{self, Want};
 use crate::tasklog::remove_task_logs;
 
 /// How often `start`, `wait` and `shutdown` look at the container.
@@ -182,7 +182,10 @@ impl Controller for OciController {
                     .await
                     .map_err(|e| ExecError::Runtime(format!("reading the image panicked: {e}")))??
             }
-            ImageRef::Registry(r) => registry::pull(r, &self.shared.blobs_dir).await?,
+            ImageRef::Registry(r) => {
+                let pulled = registry::pull(r, Want::Image, &self.shared.blobs_dir).await?;
+                LayoutImage::pulled(r, pulled)?
+            }
         };
         let unpacked = self.shared.images.unpacked(image).await?;
         let (dir, spec) = (self.dir.clone(), self.spec.clone());

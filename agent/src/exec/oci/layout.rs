@@ -1,6 +1,6 @@
 //! [`LayoutImage`]: an image read from an OCI image layout directory on the agent's disk
 //! (`oci-layout`, `index.json`, `blobs/sha256/<hex>`), with every blob it uses checked
-//! against its digest.
+//! against its digest, or pulled from a registry by `crate::registry`.
 //!
 //! The index entry is picked by tag (`org.opencontainers.image.ref.name`) or, without a
 //! tag, must be the index's only manifest. Manifest and config are read whole (at most
@@ -13,6 +13,7 @@ use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest}
 use sha2::{Digest as _, Sha256};
 
 use crate::exec::ExecError;
+use crate::registry::Pulled;
 
 /// The largest index, manifest or config JSON we read.
 pub(crate) const MAX_JSON: u64 = 4 << 20;
@@ -27,6 +28,23 @@ pub(crate) struct LayoutImage {
     pub(crate) config: ImageConfiguration,
     /// Layer blobs bottom-up, each verified against its digest.
     pub(crate) layers: Vec<PathBuf>,
+}
+
+impl LayoutImage {
+    /// The image a registry pull of `reference` got (digests verified by the pull).
+    ///
+    /// # Errors
+    /// [`ExecError::InvalidTask`] when its config is not an image config.
+    pub(crate) fn pulled(reference: &str, pulled: Pulled) -> Result<Self, ExecError> {
+        let config = serde_json::from_str(&pulled.config).map_err(|e| {
+            ExecError::InvalidTask(format!("image '{reference}': its config is not valid: {e}"))
+        })?;
+        Ok(Self {
+            manifest_digest: pulled.manifest_digest,
+            config,
+            layers: pulled.layers.into_iter().map(|b| b.path).collect(),
+        })
+    }
 }
 
 /// Reads the image `tag` (or the only image) of the layout at `dir`.

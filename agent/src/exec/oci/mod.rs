@@ -5,7 +5,8 @@
 //!  OciBackend ── controller(task) ──▶ OciController (one per task; state on disk)
 //!    │ spec.rs          validates the task (pure)       reference.rs  image reference syntax
 //!    │ layout.rs        reads an OCI image layout, verifies digests
-//!    │ registry.rs      pulls from a registry with oci-client (blobs kept by digest)
+//!    │ crate::registry  pulls from a registry with oci-client (blobs kept by digest;
+//!    │                  shared with the WASI backend)
 //!    │ unpack.rs        applies layers (tar/tar+gzip) with whiteouts
 //!    │ images.rs        unpacked image rootfs, once per manifest digest, shared read-only
 //!    │ runtime_spec.rs  config.json from task + image config (pure, Docker's rules)
@@ -15,8 +16,8 @@
 //! ```
 //!
 //! Images: `oci-layout:/DIR[:TAG]` on the node, or `HOST[:PORT]/REPO[:TAG]` pulled from a
-//! registry (see [`reference`](self::reference) for the syntax and `registry.rs` for the
-//! plain-HTTP-on-loopback rule).
+//! registry (see [`reference`](self::reference) for the syntax and [`crate::registry`] for
+//! the pull and the plain-HTTP-on-loopback rule).
 //! `LayoutWriter` writes small layouts for tests and benchmarks.
 
 mod backend;
@@ -27,7 +28,6 @@ mod images;
 mod layout;
 mod layout_writer;
 pub mod reference;
-mod registry;
 mod runc;
 mod runtime_spec;
 pub mod shim;

@@ -7,14 +7,16 @@
 //! oci-layout:/abs/path/to/layout:TAG        the image whose index.json entry carries the
 //!                                           annotation org.opencontainers.image.ref.name=TAG
 //! HOST[:PORT]/REPO[:TAG|@sha256:HEX]        an image in an OCI registry (pulled by
-//!                                           registry.rs; plain HTTP on loopback only)
+//!                                           crate::registry; plain HTTP on loopback only)
 //! ```
 //!
-//! A layout path must be absolute and free of `..`; a tag is `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`
-//! as in the distribution spec.
+//! A layout path must be absolute and free of `..`; tags and registry references follow
+//! [`crate::registry::reference`].
 
 use std::fmt;
 use std::path::PathBuf;
+
+use crate::registry::{self, reference::check_tag};
 
 /// The scheme prefix of an image in an OCI image layout directory on the agent's disk.
 pub const LAYOUT_SCHEME: &str = "oci-layout:";
@@ -59,7 +61,9 @@ impl ImageRef {
                 format!("image '{s}': {e} (expected {LAYOUT_SCHEME}/ABSOLUTE/DIR[:TAG])")
             });
         }
-        parse_registry(s).map_err(|e| {
+        registry::reference::check(s)
+            .map(|()| ImageRef::Registry(s.to_string()))
+            .map_err(|e| {
             format!(
                 "image '{s}': {e} (expected HOST[:PORT]/REPO[:TAG] or {LAYOUT_SCHEME}/DIR[:TAG])"
             )
@@ -89,58 +93,6 @@ fn parse_layout(rest: &str) -> Result<ImageRef, String> {
         dir: PathBuf::from(path),
         tag: tag.map(str::to_string),
     })
-}
-
-fn check_tag(t: &str) -> Result<(), String> {
-    let ok = !t.is_empty()
-        && t.len() <= 128
-        && t.chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-        && t.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!("invalid tag '{t}'"))
-    }
-}
-
-fn parse_registry(s: &str) -> Result<ImageRef, String> {
-    let (name, _) = match s.split_once('@') {
-        Some((n, d)) => {
-            let hex = d
-                .strip_prefix("sha256:")
-                .ok_or_else(|| format!("unsupported digest '{d}'"))?;
-            if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-                return Err(format!("invalid digest '{d}'"));
-            }
-            (n, Some(d))
-        }
-        None => (s, None),
-    };
-    let last_slash = name.rfind('/').unwrap_or(0);
-    let repo = match name[last_slash..].find(':') {
-        Some(i) => {
-            check_tag(&name[last_slash + i + 1..])?;
-            &name[..last_slash + i]
-        }
-        None => name,
-    };
-    let ok_component = |c: &str| {
-        !c.is_empty()
-            && c.chars()
-                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "._-".contains(ch))
-    };
-    let mut parts = repo.split('/');
-    let host = parts.next().unwrap_or_default();
-    if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err("invalid registry host".into());
-    }
-    if !parts.clone().all(ok_component) || repo.split('/').count() < 2 {
-        return Err("invalid repository name".into());
-    }
-    Ok(ImageRef::Registry(s.to_string()))
 }
 
 #[cfg(test)]
@@ -189,16 +141,5 @@ mod tests {
         assert!(err("localhost:5000/Busy").contains("invalid repository name"));
         assert!(err("localhost:5000/b@md5:00").contains("unsupported digest"));
         assert!(err("localhost:5000/b@sha256:00").contains("invalid digest"));
-    }
-
-    #[test]
-    fn registry_references_are_kept_as_written() {
-        for r in [
-            "localhost:5000/busybox:1",
-            "127.0.0.1:5000/lib/busybox",
-            "registry.example.com/busybox@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-        ] {
-            assert_eq!(ImageRef::parse(r), Ok(ImageRef::Registry(r.into())), "{r}");
-        }
     }
 }

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::tasklog::{LogStream, TaskLogWriter};
 
-/// The hidden subcommand of `swarm-agent` and `swarm-manager` that runs a shim.
+/// The hidden subcommand that runs a shim (see [`exit_if_invoked`]).
 pub const SUBCOMMAND: &str = "oci-shim";
 /// The shim's instructions, in the task dir.
 pub(crate) const CONFIG_FILE: &str = "shim.json";
@@ -49,8 +49,18 @@ pub(crate) struct ExitRecord {
     pub(crate) message: String,
 }
 
+/// If this process was started as a shim (`BINARY oci-shim TASK_DIR`), runs it and exits
+/// with its code; otherwise returns. Every binary that embeds an agent with the OCI backend
+/// (`swarm-agent`, `swarm-manager`, `swarm-bench`) calls this first in `main`, since the
+/// backend starts shims as its own binary ([`super::ShimCommand::current_exe`]).
+pub fn exit_if_invoked() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(SUBCOMMAND) {
+        std::process::exit(main(&args[2..]));
+    }
+}
+
 /// Runs the shim for the task dir given as the one argument; returns the process exit code.
-/// `swarm-agent oci-shim DIR` and `swarm-manager oci-shim DIR` call this before anything else.
 pub fn main(args: &[String]) -> i32 {
     let [dir] = args else {
         eprintln!("usage: {SUBCOMMAND} TASK_DIR");

@@ -40,6 +40,8 @@ pub(crate) struct Shared {
     pub(crate) artifacts: Arc<dyn ArtifactSource>,
     pub(crate) limits: WasiLimits,
     pub(crate) logs_dir: PathBuf,
+    /// Where WASM artifacts pulled from registries are kept (`crate::registry::blobs_dir`).
+    pub(crate) registry_blobs: PathBuf,
 }
 
 impl WasiBackend {
@@ -58,6 +60,7 @@ impl WasiBackend {
                 artifacts: config.artifacts,
                 limits: config.limits,
                 logs_dir: logs_dir(&config.state_dir),
+                registry_blobs: crate::registry::blobs_dir(&config.state_dir),
             }),
             resources: Resources {
                 nano_cpus: cpus * 1_000_000_000,

@@ -1,7 +1,8 @@
 //! [`WasiController`]: one task's guest through prepare → start → wait, shutdown, remove.
 //!
 //! - `prepare` validates mounts and gets the compiled artifact (compiling it at most once per
-//!   digest for the whole backend).
+//!   digest for the whole backend): by digest from the managers' artifact store, or pulled
+//!   from an OCI registry (`crate::registry`), keyed by the digest of its `.wasm` layer.
 //! - `start` instantiates and spawns the guest on its own tokio task; it is then running.
 //! - `wait` only watches that task (awaiting `&mut JoinHandle` is cancel-safe), and keeps the
 //!   outcome so a repeated `wait` returns it again.
@@ -22,8 +23,9 @@ use super::backend::Shared;
 use super::cache::Compiled;
 use super::guest::{self, GuestHandle};
 use super::output::TaskOutput;
-use super::spec::RunSpec;
+use super::spec::{ArtifactRef, RunSpec};
 use crate::exec::{Controller, ExecError, ExitStatus};
+use crate::registry;
 use crate::tasklog::{TaskLogWriter, remove_task_logs};
 
 /// Where the guest is.
@@ -53,7 +55,11 @@ impl WasiController {
             shared.limits.log_max_bytes,
             shared.limits.log_max_files,
         );
-        let compiled = shared.cache.cached(&spec.digest);
+        let compiled = match &spec.artifact {
+            ArtifactRef::Pinned(digest) => shared.cache.cached(digest),
+            // The tag may point elsewhere by now: prepare resolves it.
+            ArtifactRef::Registry(_) => None,
+        };
         Self {
             shared,
             task_id,
@@ -80,8 +86,16 @@ impl Controller for WasiController {
     async fn prepare(&mut self) -> Result<(), ExecError> {
         guest::check_mounts(&self.spec)?;
         if self.compiled.is_none() {
-            let path = self.shared.artifacts.path(&self.spec.digest).await?;
-            self.compiled = Some(self.shared.cache.get(&self.spec.digest, path).await?);
+            let (digest, path) = match &self.spec.artifact {
+                ArtifactRef::Pinned(digest) => {
+                    (digest.clone(), self.shared.artifacts.path(digest).await?)
+                }
+                ArtifactRef::Registry(reference) => {
+                    let layer = registry::pull_wasm(reference, &self.shared.registry_blobs).await?;
+                    (layer.digest, layer.path)
+                }
+            };
+            self.compiled = Some(self.shared.cache.get(&digest, path).await?);
         }
         Ok(())
     }

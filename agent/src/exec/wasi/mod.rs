@@ -7,7 +7,9 @@
 //!    │             the p2 (component) and p1 (module) linkers, built once
 //!    │ cache.rs    digest ─▶ pre-linked InstancePre, compiled once, kept in memory and
 //!    │             serialized to <state-dir>/cache/<engine-hash>/<hex>.cwasm (+ .sha256)
-//!    └ prepare():  spec.rs validates the task, cache.rs compiles/loads the artifact
+//!    └ prepare():  spec.rs validates the task; the artifact comes from the managers by
+//!                  digest (crate::artifacts) or from an OCI registry (crate::registry);
+//!                  cache.rs compiles/loads it
 //!      start():    guest.rs builds the Store (host.rs: WASI ctx, limits.rs memory limiter,
 //!                  cpu.rs epoch callback), instantiates, spawns the run on its own tokio task
 //!      wait():     watches that task (cancel-safe); outcome.rs turns the end into an

@@ -1,7 +1,8 @@
 //! [`RunSpec`]: a task's `WasmRuntime` and resource limits, validated once when the
 //! controller is made (pure, no I/O), in the form the guest builder needs.
 //!
-//! Rules: `env` entries are `KEY=VALUE` with a non-empty key; `workdir` and mount targets
+//! Rules: the artifact is a digest the manager pinned or a registry reference (it has a
+//! '/'); `env` entries are `KEY=VALUE` with a non-empty key; `workdir` and mount targets
 //! are absolute guest paths; mount sources are absolute host paths (their existence is
 //! checked in `prepare`/`start`); the only ulimit is `cpu` (seconds; the soft value is
 //! the limit, -1 = unlimited, as RLIMIT_CPU's SIGXCPU fires at the soft limit); a memory
@@ -16,6 +17,7 @@ use super::config::WasiLimits;
 use super::limits::format_bytes;
 use crate::artifacts::digest_of_reference;
 use crate::exec::ExecError;
+use crate::registry;
 
 /// A host directory made visible to the guest.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,11 +27,20 @@ pub(crate) struct MountSpec {
     pub(crate) readonly: bool,
 }
 
+/// Where a task's WASM bytes come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ArtifactRef {
+    /// `sha256:<hex>` in the managers' artifact store (the manager pinned the reference).
+    Pinned(String),
+    /// A WASM artifact in an OCI registry (`HOST[:PORT]/REPO[:TAG|@sha256:…]`), pulled when
+    /// the task is prepared; the digest of its one layer keys the compiled cache.
+    Registry(String),
+}
+
 /// Everything needed to run one task's guest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RunSpec {
-    /// `sha256:<hex>` of the artifact.
-    pub(crate) digest: String,
+    pub(crate) artifact: ArtifactRef,
     /// argv; argv[0] is the artifact's name.
     pub(crate) argv: Vec<String>,
     pub(crate) env: Vec<(String, String)>,
@@ -69,7 +80,7 @@ impl RunSpec {
             )));
         }
         Ok(Self {
-            digest: digest_of_reference(&wasm.artifact)?,
+            artifact: artifact_ref(&wasm.artifact)?,
             argv: argv(wasm),
             env: wasm
                 .env
@@ -89,13 +100,28 @@ fn invalid(msg: impl Into<String>) -> ExecError {
     ExecError::InvalidTask(msg.into())
 }
 
-/// argv[0] is the artifact's name (`hello` of `hello:1@sha256:…`), then the task's args.
+/// A reference with a '/' is a registry's (the manager's rule too: the artifact store's
+/// names have none); any other was pinned to a digest by the manager.
+fn artifact_ref(reference: &str) -> Result<ArtifactRef, ExecError> {
+    if reference.contains('/') {
+        registry::reference::check(reference).map_err(|e| {
+            invalid(format!(
+                "artifact '{reference}': {e} (expected HOST[:PORT]/REPO[:TAG|@sha256:HEX])"
+            ))
+        })?;
+        return Ok(ArtifactRef::Registry(reference.to_string()));
+    }
+    digest_of_reference(reference).map(ArtifactRef::Pinned)
+}
+
+/// argv[0] is the artifact's name (`hello` of `hello:1@sha256:…` or of
+/// `localhost:5000/hello:1`), then the task's args.
 fn argv(wasm: &WasmRuntime) -> Vec<String> {
     let name = wasm.artifact.split('@').next().unwrap_or_default();
     let name = if name.starts_with("sha256:") {
         name
     } else {
-        name.split(':').next().unwrap_or(name)
+        registry::reference::short_name(name)
     };
     std::iter::once(name.to_string())
         .chain(wasm.args.iter().cloned())

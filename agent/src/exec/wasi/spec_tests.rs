@@ -56,7 +56,7 @@ fn a_full_spec_is_taken_apart() {
         memory_bytes: 64 << 20,
     };
     let s = RunSpec::from_task(&task(w, Some(limits)), &WasiLimits::default()).unwrap();
-    assert_eq!(s.digest, DIGEST);
+    assert_eq!(s.artifact, ArtifactRef::Pinned(DIGEST.into()));
     assert_eq!(s.argv, ["hello", "a", "b c"]);
     assert_eq!(
         s.env,
@@ -152,4 +152,28 @@ fn bad_fields_are_rejected_with_their_names() {
     };
     let e = RunSpec::from_task(&oci, &WasiLimits::default()).unwrap_err();
     assert!(e.to_string().contains("not OCI containers"), "{e}");
+}
+
+#[test]
+fn a_registry_reference_is_pulled_not_pinned() {
+    let w = WasmRuntime {
+        artifact: "127.0.0.1:5000/team/hello:1".into(),
+        args: vec!["x".into()],
+        ..Default::default()
+    };
+    let s = RunSpec::from_task(&task(w, None), &WasiLimits::default()).unwrap();
+    assert_eq!(
+        s.artifact,
+        ArtifactRef::Registry("127.0.0.1:5000/team/hello:1".into())
+    );
+    assert_eq!(s.argv, ["hello", "x"]);
+    let bad = WasmRuntime {
+        artifact: "127.0.0.1:5000/Hello:1".into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        err(bad, None),
+        "invalid task: artifact '127.0.0.1:5000/Hello:1': invalid repository name (expected \
+         HOST[:PORT]/REPO[:TAG|@sha256:HEX])"
+    );
 }
