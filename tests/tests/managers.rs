@@ -9,13 +9,19 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use swarm_tests::{ManagerProc, init_tracing, spawn_agent, wait_for};
 
-/// Three managers: `a` made by init, `b` joined through `a`, `c` through `b` (a follower:
-/// its join is forwarded to the leader).
+/// `n` managers: the first made by init, each next one joined through the one before (from
+/// the third on, a follower: its join is forwarded to the leader).
+fn managers(dir: &Path, n: usize, extra: &[&str]) -> Vec<ManagerProc> {
+    let mut ms = vec![ManagerProc::init(&dir.join("m0"), extra).unwrap()];
+    for i in 1..n {
+        let m = ManagerProc::join(&dir.join(format!("m{i}")), &ms[i - 1], extra).unwrap();
+        ms.push(m);
+    }
+    ms
+}
+
 fn three_managers(dir: &Path, extra: &[&str]) -> Vec<ManagerProc> {
-    let a = ManagerProc::init(&dir.join("a"), extra).unwrap();
-    let b = ManagerProc::join(&dir.join("b"), &a, extra).unwrap();
-    let c = ManagerProc::join(&dir.join("c"), &b, extra).unwrap();
-    vec![a, b, c]
+    managers(dir, 3, extra)
 }
 
 /// `service create -d --name web --replicas N app:1` through `m`.
@@ -173,24 +179,38 @@ fn m10_managers_join_replicate_and_forward_to_the_leader() {
 
 #[test]
 fn m20_killing_the_leader_loses_no_acknowledged_write() {
+    kill_leaders_and_check_writes(3, 3);
+}
+
+#[test]
+fn m21_five_managers_survive_two_leaders_down_at_once() {
+    kill_leaders_and_check_writes(5, 2);
+}
+
+/// `n` managers; `rounds` times: kill -9 the leader (with 5 managers, the previous victim
+/// stays down for the round, so two are down at once), write through the survivors until
+/// writes are accepted, restart, and check every acknowledged write on every manager.
+fn kill_leaders_and_check_writes(n: usize, rounds: usize) {
     init_tracing();
     let dir = tempfile::tempdir().unwrap();
-    let mut ms = three_managers(dir.path(), &["--no-agent"]);
+    let mut ms = managers(dir.path(), n, &["--no-agent"]);
     ms[0].push_empty_module("app:1");
     let ids: Vec<String> = ms.iter().map(ManagerProc::node_id).collect();
     let mut acked: BTreeSet<String> = BTreeSet::new();
     let mut attempts = 0;
+    let mut still_down: Option<usize> = None;
 
-    for round in 0..3 {
+    for round in 0..rounds {
+        let up: Vec<usize> = (0..n).filter(|i| Some(*i) != still_down).collect();
         let leader_id = wait_for("a leader", Duration::from_secs(20), || {
-            ms.iter().find_map(leader_node)
+            up.iter().find_map(|i| leader_node(&ms[*i]))
         });
         let leader = ids.iter().position(|i| *i == leader_id).unwrap();
         ms[leader].proc.kill9();
         let killed_at = Instant::now();
 
         // Write through the survivors until writes are accepted again, and then some.
-        let survivors: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
+        let survivors: Vec<usize> = up.iter().copied().filter(|i| *i != leader).collect();
         let mut accepted_after_kill = 0;
         while accepted_after_kill < 5 {
             assert!(
@@ -211,10 +231,20 @@ fn m20_killing_the_leader_loses_no_acknowledged_write() {
         });
         assert_ne!(new_leader, leader_id, "round {round}");
 
-        // The old leader comes back as a follower and catches up.
-        ms[leader].restart().unwrap();
-        let all: Vec<&ManagerProc> = ms.iter().collect();
-        let services = wait_identical(&all, Duration::from_secs(30));
+        // With five managers the previous victim comes back only now; with three, at once.
+        if let Some(previous) = still_down.take() {
+            ms[previous].restart().unwrap();
+        }
+        if n >= 5 {
+            still_down = Some(leader);
+        } else {
+            ms[leader].restart().unwrap();
+        }
+        let live: Vec<&ManagerProc> = (0..n)
+            .filter(|i| Some(*i) != still_down)
+            .map(|i| &ms[i])
+            .collect();
+        let services = wait_identical(&live, Duration::from_secs(30));
         let names: BTreeSet<String> = services.into_iter().map(|(n, _)| n).collect();
         let lost: Vec<&String> = acked.difference(&names).collect();
         assert!(
@@ -222,6 +252,18 @@ fn m20_killing_the_leader_loses_no_acknowledged_write() {
             "round {round}: acknowledged writes lost: {lost:?}"
         );
     }
+    if let Some(previous) = still_down {
+        ms[previous].restart().unwrap();
+    }
+    let all: Vec<&ManagerProc> = ms.iter().collect();
+    let names: BTreeSet<String> = wait_identical(&all, Duration::from_secs(30))
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert!(
+        acked.is_subset(&names),
+        "every acknowledged write on every manager"
+    );
 }
 
 #[test]
