@@ -99,6 +99,18 @@ pub fn create_spec(f: &CreateFlags, env: EnvLookup<'_>) -> Result<ServiceSpec, S
     for u in &f.ulimit {
         upsert_ulimit(rt.ulimits, parsed("ulimit", u, parse::ulimit)?);
     }
+    if f.read_only {
+        match task.runtime.as_mut() {
+            Some(Runtime::Oci(o)) => o.read_only = true,
+            _ => {
+                return Err(SpecError::Conflict(
+                    "--read-only applies to containers (--runtime oci): a WASM guest sees \
+                     only the mounts it is given"
+                        .into(),
+                ));
+            }
+        }
+    }
     let mut spec = ServiceSpec {
         mode: Some(mode),
         task: Some(task),

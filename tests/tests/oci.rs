@@ -166,6 +166,28 @@ fn o10_jobs_complete_or_fail_with_their_exit_code_and_logs() {
         "{t}"
     );
 
+    tracing::info!("--- the same layout packed in a tar file");
+    let layout = c.image["oci-layout:".len()..]
+        .trim_end_matches(":1")
+        .to_string();
+    let archive = format!("{layout}.tar");
+    let tarred = std::process::Command::new("tar")
+        .args(["-C", &layout, "-cf", &archive, "."])
+        .status()
+        .unwrap();
+    assert!(tarred.success());
+    let from_tar = format!("oci-layout:{archive}:1");
+    create(&c.m, "tarred", &once, &from_tar, "echo hello from a tar");
+    task_in(&c.m, "tarred", "COMPLETE");
+    logs_until(&c.m, "tarred", "hello from a tar");
+
+    tracing::info!("--- --read-only: the root filesystem refuses writes");
+    let read_only = ["--restart-condition", "none", "--read-only"];
+    create(&c.m, "ro", &read_only, &c.image, "touch /x");
+    let t = task_in(&c.m, "ro", "FAILED");
+    let err = t["status"]["err"].as_str().unwrap_or("");
+    assert!(err.contains("Read-only file system"), "{t}");
+
     tracing::info!("--- a bad image reference is rejected with the reason");
     let out = c.m.ctl(&[
         "service",

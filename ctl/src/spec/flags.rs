@@ -168,6 +168,9 @@ pub struct CreateFlags {
     /// Service label (KEY=VALUE)
     #[arg(long, short = 'l', value_name = "KEY=VALUE")]
     pub label: Vec<String>,
+    /// Mount the container's root filesystem as read only (`--runtime oci`)
+    #[arg(long)]
+    pub read_only: bool,
     #[command(flatten)]
     pub spec: SpecFlags,
     /// Artifact to run: NAME[:TAG] in the artifact store, or sha256:DIGEST; with

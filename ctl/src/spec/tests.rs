@@ -796,3 +796,14 @@ fn t80_runtime_oci_makes_a_container_task_and_unknown_runtimes_are_refused() {
     assert!(err.contains("invalid value 'docker'"), "{err}");
     assert!(err.contains("wasm, oci"), "{err}");
 }
+
+#[test]
+fn t77_read_only_is_for_containers() {
+    let spec = create(&["--runtime", "oci", "--read-only", "oci-layout:/srv/img"]).unwrap();
+    match task(&spec).runtime.as_ref().unwrap() {
+        Runtime::Oci(o) => assert!(o.read_only),
+        other => panic!("not an OCI runtime: {other:?}"),
+    }
+    let e = create(&["--read-only", "app:1"]).unwrap_err().to_string();
+    assert!(e.contains("--read-only applies to containers"), "{e}");
+}

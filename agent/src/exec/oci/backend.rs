@@ -30,6 +30,8 @@ pub(crate) struct Shared {
     pub(crate) tasks_dir: PathBuf,
     /// Layer blobs pulled from registries (`…/blobs/sha256`).
     pub(crate) blobs_dir: PathBuf,
+    /// Image layouts unpacked from tar files, by the tar's sha256.
+    pub(crate) layouts_dir: PathBuf,
     pub(crate) logs_dir: PathBuf,
 }
 
@@ -52,6 +54,7 @@ impl OciBackend {
                 },
                 images: ImageStore::new(root.join("images")),
                 tasks_dir: root.join("tasks"),
+                layouts_dir: root.join("layouts"),
                 blobs_dir: crate::registry::blobs_dir(&config.state_dir),
                 logs_dir: logs_dir(&config.state_dir),
                 config,

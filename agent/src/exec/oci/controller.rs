@@ -178,9 +178,17 @@ impl Controller for OciController {
         let image = match &self.spec.image {
             ImageRef::Layout { dir, tag } => {
                 let (dir, tag) = (dir.clone(), tag.clone());
-                tokio::task::spawn_blocking(move || read_image(&dir, tag.as_deref()))
-                    .await
-                    .map_err(|e| ExecError::Runtime(format!("reading the image panicked: {e}")))??
+                let layouts = self.shared.layouts_dir.clone();
+                tokio::task::spawn_blocking(move || {
+                    let dir = if dir.is_file() {
+                        super::layout_tar::unpacked(&dir, &layouts)?
+                    } else {
+                        dir
+                    };
+                    read_image(&dir, tag.as_deref())
+                })
+                .await
+                .map_err(|e| ExecError::Runtime(format!("reading the image panicked: {e}")))??
             }
             ImageRef::Registry(r) => {
                 let pulled = registry::pull(r, Want::Image, &self.shared.blobs_dir).await?;

@@ -15,7 +15,8 @@
 //!    └ runc.rs          runtime state / kill / delete (`--root <state>/oci/runc`)
 //! ```
 //!
-//! Images: `oci-layout:/DIR[:TAG]` on the node, or `HOST[:PORT]/REPO[:TAG]` pulled from a
+//! Images: `oci-layout:/DIR[:TAG]` on the node (DIR may also be a tar of a layout:
+//! `layout_tar.rs`), or `HOST[:PORT]/REPO[:TAG]` pulled from a
 //! registry (see [`reference`](self::reference) for the syntax and [`crate::registry`] for
 //! the pull and the plain-HTTP-on-loopback rule).
 //! `LayoutWriter` writes small layouts for tests and benchmarks.
@@ -26,6 +27,7 @@ mod config;
 mod controller;
 mod images;
 mod layout;
+mod layout_tar;
 mod layout_writer;
 pub mod reference;
 mod runc;

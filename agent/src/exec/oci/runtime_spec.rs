@@ -115,7 +115,7 @@ pub(crate) fn build(
     spec.set_root(Some(
         RootBuilder::default()
             .path("rootfs")
-            .readonly(false)
+            .readonly(task.read_only)
             .build()
             .map_err(spec_err)?,
     ));
@@ -301,6 +301,7 @@ mod tests {
             }],
             memory_bytes: 64 << 20,
             nano_cpus: 500_000_000,
+            read_only: false,
         }
     }
 
@@ -413,5 +414,15 @@ mod tests {
         assert!(bind.options().as_ref().unwrap().contains(&"ro".to_string()));
         assert_eq!(spec.hostname().as_deref(), Some("abc"));
         assert_eq!(spec.root().as_ref().unwrap().readonly(), Some(false));
+    }
+
+    #[test]
+    fn read_only_mounts_the_root_read_only() {
+        let t = OciTaskSpec {
+            read_only: true,
+            ..task()
+        };
+        let spec = build(&t, &image("0"), "abc", &Accounts::default()).unwrap();
+        assert_eq!(spec.root().as_ref().unwrap().readonly(), Some(true));
     }
 }

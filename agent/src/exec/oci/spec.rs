@@ -44,6 +44,8 @@ pub(crate) struct OciTaskSpec {
     pub(crate) memory_bytes: i64,
     /// Billionths of a CPU; 0 = unlimited.
     pub(crate) nano_cpus: i64,
+    /// The root filesystem is mounted read-only.
+    pub(crate) read_only: bool,
 }
 
 impl OciTaskSpec {
@@ -74,6 +76,7 @@ impl OciTaskSpec {
             )));
         }
         Ok(Self {
+            read_only: oci.read_only,
             image: ImageRef::parse(&oci.image).map_err(invalid)?,
             args: oci.args.clone(),
             env: oci
