@@ -363,3 +363,49 @@ fn m40_agents_fail_over_to_another_manager_without_restarting_tasks() {
     );
     assert_eq!(after, before, "the same tasks run after the failover");
 }
+
+#[test]
+fn m50_a_manager_joining_an_autolocked_swarm_locks_its_own_data() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let a = ManagerProc::init(&dir.path().join("a"), &["--no-agent", "--autolock"]).unwrap();
+    let key = a
+        .ctl_ok(&["cluster", "unlock-key", "-q"])
+        .trim()
+        .to_string();
+    let mut b = ManagerProc::join(&dir.path().join("b"), &a, &["--no-agent"]).unwrap();
+    b.push_empty_module("app:1");
+    b.ctl_ok(&["service", "create", "-d", "--name", "kept", "app:1"]);
+    let dek = swarm_manager::keymanager::DekFile::in_state_dir(&b.state_dir);
+    wait_for(
+        "the joined manager's data key to be wrapped",
+        Duration::from_secs(20),
+        || dek.is_locked().ok()?.then_some(()),
+    );
+
+    // Restarted without the key it refuses to start; with it, it has its data.
+    b.proc.kill9();
+    let mut locked = b.spawn_run(&[], &dir.path().join("b.locked.log")).unwrap();
+    let status = wait_for(
+        "the locked manager to exit",
+        Duration::from_secs(20),
+        || locked.child.try_wait().unwrap(),
+    );
+    assert!(!status.success());
+    assert!(
+        locked.output().contains("this manager is locked"),
+        "{}",
+        locked.output()
+    );
+    b.restart_with(&["--unlock-key", &key]).unwrap();
+    wait_for(
+        "b to hold the service again",
+        Duration::from_secs(20),
+        || {
+            local_services(&b)
+                .iter()
+                .any(|(n, _)| n == "kept")
+                .then_some(())
+        },
+    );
+}
