@@ -45,7 +45,7 @@ use tonic::Streaming;
 use tonic::transport::Channel;
 
 pub use error::SessionError;
-pub use link::{Link, SessionLinks};
+pub use link::{Link, Roles, SessionLinks};
 
 use self::dispatcher_sink::DispatcherSink;
 use self::managers::ManagerList;
@@ -204,6 +204,7 @@ impl SessionLoop {
             Err(_) => return Err(timeout("Session")),
         };
         self.identity.adopt(&first.node_id);
+        self.links.set_assigned(first.role());
         self.managers.replace(&first.managers);
         self.managers.observe_success(addr);
         self.backoff.reset();
@@ -221,6 +222,7 @@ impl SessionLoop {
         .into_inner();
         self.links.publish(Link {
             channel,
+            addr: addr.to_string(),
             session_id: session_id.clone(),
             node_id: self.identity.node_id.clone(),
         });
@@ -231,7 +233,7 @@ impl SessionLoop {
         let (period_tx, period_rx) = watch::channel(heartbeat_period(first.heartbeat_period_ms));
         let err = tokio::select! {
             e = heartbeat(client, session_id, period_rx) => e,
-            e = follow_session(session, period_tx, &mut self.identity, &mut self.managers) => e,
+            e = follow_session(session, period_tx, &mut self.identity, &mut self.managers, &self.links) => e,
             e = follow_assignments(assignments, worker) => e,
         };
         Err(err)
@@ -305,17 +307,20 @@ async fn heartbeat(
     }
 }
 
-/// Follows the session stream: later messages update the node id, managers and period.
+/// Follows the session stream: later messages update the node id, managers, period and the
+/// node's assigned role.
 async fn follow_session(
     mut stream: Streaming<SessionMessage>,
     period: watch::Sender<Duration>,
     identity: &mut Identity,
     managers: &mut ManagerList,
+    links: &SessionLinks,
 ) -> SessionError {
     loop {
         match stream.message().await {
             Ok(Some(msg)) => {
                 identity.adopt(&msg.node_id);
+                links.set_assigned(msg.role());
                 managers.replace(&msg.managers);
                 if msg.heartbeat_period_ms > 0 {
                     period.send_replace(heartbeat_period(msg.heartbeat_period_ms));

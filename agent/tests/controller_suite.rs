@@ -265,7 +265,7 @@ impl OciCase {
         let runtime = swarm_agent::exec::oci::resolve_runtime("runc")
             .expect("runc is installed (apt-get install runc)");
         let shim = ShimCommand {
-            program: env!("CARGO_BIN_EXE_swarm-agent").into(),
+            program: env!("CARGO_BIN_EXE_swarm-oci-shim").into(),
             args: vec!["oci-shim".into()],
         };
         let mut config = OciConfig::new(state.path().join("agent"), runtime, shim);

@@ -158,6 +158,7 @@ impl Dispatcher for FakeDispatcher {
                 weight: 10,
             }],
             heartbeat_period_ms: 200,
+            role: swarm_proto::NodeRole::Worker as i32,
         }))
         .await
         .unwrap();

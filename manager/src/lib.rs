@@ -18,5 +18,7 @@ pub mod node;
 pub mod orchestrator;
 pub mod proxy;
 pub mod raft;
+pub mod role_manager;
 pub mod scheduler;
 pub mod store;
+pub mod supervisor;

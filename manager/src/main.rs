@@ -6,9 +6,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use swarm_agent::exec::select::{self, Backends, OciOptions};
+use swarm_agent::exec::select::Backends;
+use swarm_agent::session::SessionLinks;
 use swarm_manager::keymanager::UnlockKey;
-use swarm_manager::node::{Manager, ManagerConfig};
+use swarm_manager::node::{Manager, ManagerConfig, NodeState};
+use swarm_manager::supervisor::{self, AgentSpec, NodeConfig};
+use tokio_util::sync::CancellationToken;
 
 /// mimalloc: glibc malloc cost ~20 % of CPU under the scale benchmark's load.
 #[global_allocator]
@@ -121,24 +124,46 @@ fn parse_heartbeat(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-fn config(args: &CommonArgs) -> anyhow::Result<ManagerConfig> {
+fn config(args: &CommonArgs) -> ManagerConfig {
     let mut c = ManagerConfig::new(&args.state_dir);
     c.listen_addr = args.listen_addr;
     c.advertise_addr = args.advertise_addr.clone();
     c.metrics_addr = args.metrics_addr;
     c.unlock_key = args.unlock_key.clone();
+    c.runs_agent = !args.no_agent;
     if let Some(h) = &args.hostname {
         c.hostname = h.clone();
     }
-    if !args.no_agent {
-        let oci = OciOptions {
-            runtime: args.oci_runtime.clone(),
-        };
-        let backend = select::build(&args.backend, &oci, &args.state_dir, c.agent_links.clone())
-            .with_context(|| format!("start the {:?} backend", args.backend))?;
-        c.agent_backend = Some(backend);
-    }
-    Ok(c)
+    c
+}
+
+/// The node around the manager: its agent (unless --no-agent), with the backends built.
+fn node_config(
+    args: &CommonArgs,
+    manager: ManagerConfig,
+    remotes: Vec<String>,
+) -> anyhow::Result<NodeConfig> {
+    let links = SessionLinks::new();
+    let agent = if args.no_agent {
+        None
+    } else {
+        Some(AgentSpec {
+            backend: supervisor::build_backend(
+                &args.backend,
+                &args.oci_runtime,
+                &args.state_dir,
+                &links,
+            )?,
+            labels: Default::default(),
+            join_token: String::new(),
+        })
+    };
+    Ok(NodeConfig {
+        manager,
+        agent,
+        remotes,
+        links,
+    })
 }
 
 fn main() -> anyhow::Result<()> {
@@ -158,9 +183,9 @@ async fn manager_main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let mut manager = match cli.command {
+    let (args, manager) = match cli.command {
         Command::Init(args) => {
-            let mut c = config(&args.common)?;
+            let mut c = config(&args.common);
             c.force_new_cluster = args.force_new_cluster;
             c.heartbeat_period = args.dispatcher_heartbeat;
             c.task_history_limit = args.task_history_limit;
@@ -168,10 +193,10 @@ async fn manager_main() -> anyhow::Result<()> {
             c.autolock = args.autolock;
             let m = Manager::init(c).await.context("swarm-manager init")?;
             print_welcome(&m);
-            m
+            (args.common, Some(m))
         }
         Command::Join(args) => {
-            let m = Manager::join(config(&args.common)?, &args.remote, &args.join_token)
+            let m = Manager::join(config(&args.common), &args.remote, &args.join_token)
                 .await
                 .context("swarm-manager join")?;
             println!(
@@ -180,26 +205,33 @@ async fn manager_main() -> anyhow::Result<()> {
                 m.addr,
                 m.control_socket.display()
             );
-            m
+            (args.common, Some(m))
         }
-        Command::Run(args) => Manager::run(config(&args)?)
-            .await
-            .context("swarm-manager run")?,
+        Command::Run(args) => {
+            let state = NodeState::load(&args.state_dir).context("swarm-manager run")?;
+            if state.is_manager() {
+                let m = Manager::run(config(&args))
+                    .await
+                    .context("swarm-manager run")?;
+                (args, Some(m))
+            } else if args.no_agent {
+                anyhow::bail!(
+                    "swarm-manager run: this node was demoted to a worker and --no-agent leaves it \
+                     nothing to run; start it without --no-agent, or promote it first"
+                );
+            } else {
+                tracing::info!(managers = ?state.remotes, "this node was demoted: running it as a worker");
+                (args, None)
+            }
+        }
     };
-    let token = manager.shutdown_token();
-    tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-        tracing::info!("shutting down");
-        token.cancel();
-    });
-    let result = manager.wait().await;
-    manager.shutdown().await;
-    result.context("manager stopped")
+    let remotes = NodeState::load(&args.state_dir)
+        .map(|s| s.remotes)
+        .unwrap_or_default();
+    let node = node_config(&args, config(&args), remotes)?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(supervisor::stop_on_signal(shutdown.clone()));
+    supervisor::run(node, manager, shutdown).await
 }
 
 fn print_welcome(m: &Manager) {

@@ -267,25 +267,12 @@ impl ManagerProc {
 
     /// Runs swarmctl against this manager.
     pub fn ctl(&self, args: &[&str]) -> Output {
-        Command::new(bin("swarmctl"))
-            .arg("--socket")
-            .arg(self.socket())
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run swarmctl")
+        swarmctl(&self.socket(), args)
     }
 
     /// Runs swarmctl and returns stdout, panicking with stderr on failure.
     pub fn ctl_ok(&self, args: &[&str]) -> String {
-        let out = self.ctl(args);
-        assert!(
-            out.status.success(),
-            "swarmctl {args:?} failed: {}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            String::from_utf8_lossy(&out.stdout)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        stdout_ok(args, self.ctl(args))
     }
 
     /// Runs swarmctl `args… --format json` and parses the output.
@@ -327,6 +314,28 @@ impl ManagerProc {
             .trim()
             .to_string()
     }
+}
+
+/// Runs swarmctl against the manager whose control socket is `socket`.
+pub fn swarmctl(socket: &Path, args: &[&str]) -> Output {
+    Command::new(bin("swarmctl"))
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run swarmctl")
+}
+
+/// The stdout of swarmctl `args` that gave `out`, panicking with its stderr on failure.
+pub fn stdout_ok(args: &[&str], out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "swarmctl {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The smallest valid WebAssembly core module: the header alone.

@@ -317,6 +317,10 @@ fn o40_an_oci_task_waits_for_a_node_that_runs_oci() {
     // The manager's own agent runs WASM only.
     let m = ManagerProc::init(&dir.path().join("m"), &["--backend", "wasi"]).unwrap();
     let image = busybox_image(dir.path());
+    // Its agent must be up, or the scheduler's reason would be "not ready".
+    wait_for("the manager's own agent to be ready", CONVERGE, || {
+        m.ctl_ok(&["node", "ls"]).contains("Ready").then_some(())
+    });
     create(
         &m,
         "c",

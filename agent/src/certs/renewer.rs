@@ -1,6 +1,8 @@
-//! Keeps this node's certificate fresh: sleeps until [`renew_at`], then renews over the
-//! current dispatcher session's connection (authenticated by the certificate being
-//! replaced), saves the new files and publishes them for the next connection. A failed
+//! Keeps this node's certificate fresh: sleeps until [`renew_at`] — or until the swarm gives
+//! the node another role than its certificate holds (a promotion or demotion, see
+//! [`Roles`](crate::session::Roles)) — then renews over the current dispatcher session's
+//! connection (authenticated by the certificate being replaced), saves the new files and
+//! publishes them for the next connection and the node's certified role. A failed
 //! renewal is retried every [`RETRY`] (sooner never helps: the session is down or the node
 //! was removed, which the session reports loudly).
 
@@ -10,10 +12,11 @@ use std::time::{Duration, SystemTime};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tokio::sync::watch;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{NodeCerts, join, renew_at};
-use crate::session::SessionLinks;
+use crate::session::{Roles, SessionLinks};
 
 /// Wait between failed renewal attempts.
 const RETRY: Duration = Duration::from_secs(5);
@@ -26,18 +29,25 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let mut rng = StdRng::from_os_rng();
+    let mut roles = links.roles();
+    let mut last_role_renewal = None;
     loop {
         let current = certs.borrow().clone();
         let Ok(identity) = current.identity() else {
             tracing::error!("the node certificate does not parse; not renewing it");
             return;
         };
+        links.set_certified(identity.role);
         let at = renew_at(&identity, &mut rng);
         let wait = at.duration_since(SystemTime::now()).unwrap_or_default();
         tracing::debug!(node_id = %identity.node_id, in_secs = wait.as_secs(), "next certificate renewal");
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
+            r = role_change(&mut roles, last_role_renewal) => {
+                tracing::info!(from = ?r.certified, to = ?r.assigned, "the swarm changed this node's role: renewing its certificate");
+                last_role_renewal = Some(Instant::now());
+            }
         }
         loop {
             let attempt = match links.wait(RETRY).await {
@@ -65,5 +75,19 @@ pub async fn run(
                 }
             }
         }
+    }
+}
+
+/// Resolves once the assigned and certified roles differ, but not sooner than [`RETRY`]
+/// after the last renewal it caused (a CA that keeps issuing the old role is not hammered).
+async fn role_change(roles: &mut watch::Receiver<Roles>, last: Option<Instant>) -> Roles {
+    if let Some(last) = last {
+        tokio::time::sleep_until(last + RETRY).await;
+    }
+    let roles = roles.wait_for(Roles::needs_renewal).await.map(|r| *r);
+    match roles {
+        Ok(r) => r,
+        // The links outlive the renewer; without them there is nothing to wait for.
+        Err(_) => std::future::pending().await,
     }
 }

@@ -77,6 +77,27 @@ impl ControlApi {
         n
     }
 
+    /// Refuses at once a demotion that would lose raft quorum (the role manager would only
+    /// wait), as SwarmKit's UpdateNode does.
+    fn check_demotion(&self, node: &Node) -> ApiResult<()> {
+        let Some(raft) = &self.raft else {
+            return Ok(());
+        };
+        let status = raft.borrow().clone();
+        let demoted = node
+            .spec
+            .as_ref()
+            .is_some_and(|s| s.desired_role == NodeRole::Worker as i32);
+        match crate::role_manager::decide::member_of(node, &status) {
+            Some(raft_id) if demoted && status.is_leader => {
+                crate::role_manager::decide::can_remove(&status, raft_id).map_err(|why| {
+                    ApiError::FailedPrecondition(format!("can't demote node {}: {why}", node.id))
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn view(&self) -> Arc<Tables> {
         self.store.view()
     }
@@ -87,6 +108,7 @@ impl ControlApi {
         let view = self.view();
         let old = view.find_node(&req.node_id)?;
         let mut node = decide::updated_node(&view, &old, req, now_ns())?;
+        self.check_demotion(&node)?;
         let index = self
             .store
             .write_atomic(vec![store::update(node.clone())])

@@ -14,6 +14,7 @@
 mod assignments;
 mod heartbeat;
 mod service;
+mod session_info;
 mod sessions;
 mod status_batcher;
 

@@ -11,7 +11,7 @@ use swarm_proto::{
     NodeStatus, SessionMessage, SessionRequest, TaskPatch, TaskState, UpdateTaskStatusRequest,
     UpdateTaskStatusResponse, WeightedPeer, assignments_message::Type, ext,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
@@ -19,6 +19,7 @@ use tonic::{Request, Response, Status};
 
 use super::assignments;
 use super::heartbeat;
+use super::session_info::{follow_managers, manager_list, role_of};
 use super::sessions::{DispatcherConfig, Sessions};
 use super::status_batcher::StatusBatcher;
 use crate::metrics;
@@ -46,6 +47,8 @@ struct Active {
     config: DispatcherConfig,
     sessions: Arc<Mutex<Sessions>>,
     batcher: StatusBatcher,
+    /// The manager list sessions hand out, kept current by [`follow_managers`].
+    managers: watch::Receiver<Vec<WeightedPeer>>,
     token: CancellationToken,
 }
 
@@ -83,7 +86,20 @@ impl Dispatcher {
                 }
             }
         }
+        let (managers_tx, managers) = watch::channel(manager_list(
+            &store.view(),
+            &self.inner.node_id,
+            &self.inner.addr,
+        ));
+        tokio::spawn(follow_managers(
+            store.clone(),
+            managers_tx,
+            self.inner.node_id.clone(),
+            self.inner.addr.clone(),
+            token.clone(),
+        ));
         let active = Active {
+            managers,
             batcher: StatusBatcher::spawn(store.clone(), token.clone()),
             config: config.clone(),
             sessions: sessions.clone(),
@@ -167,30 +183,6 @@ impl Dispatcher {
     }
 }
 
-/// The managers an agent may open its next session with: every manager with an address
-/// (any of them forwards to the leader), or this one while the store names none.
-fn manager_list(view: &crate::store::Tables, node_id: &str, addr: &str) -> Vec<WeightedPeer> {
-    let mut managers: Vec<WeightedPeer> = view
-        .nodes()
-        .filter_map(|n| {
-            let status = n.manager_status.as_ref().filter(|s| !s.addr.is_empty())?;
-            Some(WeightedPeer {
-                node_id: n.id.clone(),
-                addr: status.addr.clone(),
-                weight: 1,
-            })
-        })
-        .collect();
-    if managers.is_empty() {
-        managers.push(WeightedPeer {
-            node_id: node_id.to_string(),
-            addr: addr.to_string(),
-            weight: 1,
-        });
-    }
-    managers
-}
-
 fn unavailable(e: StoreError) -> Status {
     Status::unavailable(e.to_string())
 }
@@ -231,28 +223,19 @@ impl dispatcher_server::Dispatcher for Dispatcher {
             session
         };
         tracing::info!(node = %node_id, session = %session_id, "agent session opened");
-        let first = SessionMessage {
-            session_id,
-            node_id: node_id.clone(),
-            managers: manager_list(
-                &self.inner.store.view(),
-                &self.inner.node_id,
-                &self.inner.addr,
-            ),
-            heartbeat_period_ms: active.config.heartbeat_period.as_millis() as u64,
+        let updates = SessionUpdates {
+            store: self.inner.store.clone(),
+            managers: active.managers.clone(),
+            first: SessionMessage {
+                session_id,
+                node_id,
+                managers: Vec::new(),
+                heartbeat_period_ms: active.config.heartbeat_period.as_millis() as u64,
+                role: 0,
+            },
         };
         let (tx, rx) = mpsc::channel(4);
-        tokio::spawn(async move {
-            if tx.send(Ok(first)).await.is_err() {
-                return;
-            }
-            tokio::select! {
-                _ = session.ended.cancelled() => {
-                    let _ = tx.send(Err(Status::unavailable("session ended; open a new one"))).await;
-                }
-                _ = tx.closed() => {}
-            }
-        });
+        tokio::spawn(updates.run(tx, session.ended));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
@@ -388,5 +371,58 @@ impl dispatcher_server::Dispatcher for Dispatcher {
                 .inc_by(n);
         }
         Ok(Response::new(UpdateTaskStatusResponse {}))
+    }
+}
+
+/// One session's stream: the first message, then a new one each time the manager list or
+/// the node's role changes, until the session ends.
+struct SessionUpdates {
+    store: Store,
+    managers: watch::Receiver<Vec<WeightedPeer>>,
+    /// The first message without its managers and role (filled in by [`Self::current`]).
+    first: SessionMessage,
+}
+
+impl SessionUpdates {
+    fn current(&mut self) -> SessionMessage {
+        let mut msg = self.first.clone();
+        msg.managers = self.managers.borrow_and_update().clone();
+        msg.role = role_of(&self.store.view(), &msg.node_id) as i32;
+        msg
+    }
+
+    async fn run(
+        mut self,
+        tx: mpsc::Sender<Result<SessionMessage, Status>>,
+        ended: CancellationToken,
+    ) {
+        let (_, mut node_events) = self
+            .store
+            .watch(WatchFilter::Node(self.first.node_id.clone()));
+        let mut sent = self.current();
+        if tx.send(Ok(sent.clone())).await.is_err() {
+            return;
+        }
+        loop {
+            tokio::select! {
+                _ = ended.cancelled() => {
+                    let _ = tx.send(Err(Status::unavailable("session ended; open a new one"))).await;
+                    return;
+                }
+                _ = tx.closed() => return,
+                changed = self.managers.changed() => if changed.is_err() { return },
+                batch = node_events.recv() => if batch.is_none() {
+                    // The store was restored: watch again from a fresh view.
+                    (_, node_events) = self.store.watch(WatchFilter::Node(self.first.node_id.clone()));
+                },
+            }
+            let now = self.current();
+            if now.role != sent.role || now.managers != sent.managers {
+                if tx.send(Ok(now.clone())).await.is_err() {
+                    return;
+                }
+                sent = now;
+            }
+        }
     }
 }

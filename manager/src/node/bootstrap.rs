@@ -9,7 +9,7 @@ use swarm_proto::{
     OrchestrationConfig, Platform, ext,
 };
 
-use super::{Manager, ManagerConfig, ManagerError, NodeState};
+use super::{Manager, ManagerConfig, ManagerError, NodeState, ROLE_MANAGER};
 use swarm_agent::certs::certs_dir;
 
 use crate::ca::{JoinToken, RootCa, Subject};
@@ -101,8 +101,9 @@ pub(super) fn prepare_init(config: &ManagerConfig) -> Result<Prepared, ManagerEr
         node_id: ext::new_id(),
         raft_id,
         cluster_id: ext::new_id(),
-        role: "manager".into(),
+        role: ROLE_MANAGER.into(),
         advertise_addr: String::new(),
+        remotes: Vec::new(),
     };
     state.save(dir)?;
     let root = new_certificates(config, &state)?;
@@ -193,7 +194,7 @@ pub(super) async fn create_cluster_objects(
             .map(ToString::to_string)
             .unwrap_or_default(),
     };
-    let has_agent = config.agent_backend.is_some();
+    let has_agent = config.runs_agent;
     let node = Node {
         id: state.node_id.clone(),
         meta,

@@ -2,11 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
-
-use swarm_agent::exec::Backend;
-use swarm_agent::session::SessionLinks;
 
 use crate::keymanager::UnlockKey;
 
@@ -22,10 +18,9 @@ pub struct ManagerConfig {
     pub force_new_cluster: bool,
     pub metrics_addr: Option<SocketAddr>,
     pub hostname: String,
-    /// The in-process agent's backend; `None` is `--no-agent`.
-    pub agent_backend: Option<Arc<dyn Backend>>,
-    /// The in-process agent's session, shared with its backend (artifact fetches).
-    pub agent_links: SessionLinks,
+    /// Whether this node also runs an agent (false for `--no-agent`: a manager created by
+    /// `init` is then drained, as it runs no tasks).
+    pub runs_agent: bool,
     /// `init` only: the dispatcher heartbeat period written to the cluster spec.
     pub heartbeat_period: Duration,
     /// `init` only: old tasks kept per slot.
@@ -48,8 +43,7 @@ impl ManagerConfig {
             force_new_cluster: false,
             metrics_addr: None,
             hostname: hostname(),
-            agent_backend: None,
-            agent_links: SessionLinks::new(),
+            runs_agent: false,
             heartbeat_period: Duration::from_secs(5),
             task_history_limit: 5,
             node_cert_expiry: crate::ca::DEFAULT_NODE_CERT_EXPIRY,

@@ -1,4 +1,6 @@
 //! `swarm-manager join --remote ADDR --join-token T`: a new manager for an existing swarm.
+//! A promoted node takes the same path from step 2 on, with the manager certificate it
+//! renewed into (no token).
 //!
 //! ```text
 //!  1. certificate from the CA at ADDR with the manager token (as an agent joins)
@@ -18,7 +20,7 @@ use swarm_agent::session::RPC_TIMEOUT;
 use swarm_proto::raft_membership_client::RaftMembershipClient;
 use swarm_proto::{JoinRaftRequest, NodeRole};
 
-use super::{Manager, ManagerConfig, ManagerError, NodeState, bootstrap};
+use super::{Manager, ManagerConfig, ManagerError, NodeState, ROLE_MANAGER, bootstrap};
 use crate::keymanager::DekFile;
 use crate::raft::storage::RaftStorage;
 
@@ -30,7 +32,8 @@ impl Manager {
         token: &str,
     ) -> Result<Self, ManagerError> {
         let dir = &config.state_dir;
-        if NodeState::exists(dir) {
+        // A demoted manager (state.json says worker) may join again once promoted.
+        if NodeState::exists(dir) && NodeState::load(dir)?.is_manager() {
             let state = NodeState::load(dir)?;
             return Err(ManagerError::AlreadyInitialized {
                 dir: dir.display().to_string(),
@@ -55,10 +58,17 @@ impl Manager {
             node_id: identity.node_id.clone(),
             raft_id: bootstrap::new_raft_id(),
             cluster_id: identity.cluster_id.clone(),
-            role: "manager".into(),
+            role: ROLE_MANAGER.into(),
             advertise_addr: String::new(),
+            remotes: Vec::new(),
         };
-        let manager = Self::start(config.clone(), state, storage, dek).await?;
+        let manager = match Self::start(config.clone(), state, storage, dek).await {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(dir.join("raft"));
+                return Err(e);
+            }
+        };
         match join_raft(&manager, remote, &certs).await {
             Ok(()) => {
                 let mut state = manager.state.clone();

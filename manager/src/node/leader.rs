@@ -1,19 +1,16 @@
 //! The leadership watch: leader-only components run exactly while this member leads
 //! (seed: "如果是leader … 如果是follower 全部停掉" — if leader, start them; if follower, stop
-//! them all). Also the in-process agent and the store metrics.
+//! them all): dispatcher, allocator, orchestrators, scheduler, role manager. Also the store
+//! metrics.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use swarm_agent::exec::Backend;
 use swarm_proto::TaskState;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{Manager, ManagerConfig};
 use crate::dispatcher::{Dispatcher, DispatcherConfig};
 use crate::metrics;
-use crate::raft::RaftHandle;
+use crate::raft::{MembershipApi, RaftHandle};
 use crate::store::Store;
 
 /// Runs until `shutdown`, starting the leader components on gaining leadership and
@@ -22,6 +19,7 @@ pub(super) async fn watch(
     store: Store,
     raft: RaftHandle,
     dispatcher: Dispatcher,
+    membership: MembershipApi,
     shutdown: CancellationToken,
 ) {
     let mut status = raft.status();
@@ -34,7 +32,9 @@ pub(super) async fn watch(
                 tracing::info!("became leader: starting leader components");
                 current = Some(start_components(
                     &store,
+                    &raft,
                     &dispatcher,
+                    &membership,
                     shutdown.child_token(),
                 ));
             }
@@ -58,7 +58,9 @@ pub(super) async fn watch(
 
 fn start_components(
     store: &Store,
+    raft: &RaftHandle,
     dispatcher: &Dispatcher,
+    membership: &MembershipApi,
     token: CancellationToken,
 ) -> CancellationToken {
     let heartbeat = store
@@ -81,6 +83,12 @@ fn start_components(
     tokio::spawn(crate::allocator::run(store.clone(), token.clone()));
     tokio::spawn(crate::orchestrator::run(store.clone(), token.clone()));
     tokio::spawn(crate::scheduler::run(store.clone(), token.clone()));
+    tokio::spawn(crate::role_manager::run(
+        store.clone(),
+        raft.clone(),
+        membership.clone(),
+        token.clone(),
+    ));
     token
 }
 
@@ -116,46 +124,4 @@ fn refresh_metrics(store: &Store) {
             .with_label_values(&[&state.display_name()])
             .set(counts.get(&(state as i32)).copied().unwrap_or(0) as i64);
     }
-}
-
-/// Starts the manager's own agent once the cluster exists (it joins with the manager token
-/// under this manager's node id, and keeps its task DB in `<state-dir>/worker/`).
-pub(super) fn start_local_agent(
-    manager: &Manager,
-    config: &ManagerConfig,
-    backend: Arc<dyn Backend>,
-) -> JoinHandle<()> {
-    let store = manager.store.clone();
-    let token = manager.shutdown_token();
-    let addr = manager.addr.to_string();
-    let state_dir = config.state_dir.clone();
-    let hostname = config.hostname.clone();
-    let links = config.agent_links.clone();
-    tokio::spawn(async move {
-        let (_, mut watcher) = store.watch(crate::store::WatchFilter::All);
-        // The dispatcher accepts the agent (with this manager's certificate) once the
-        // cluster and this node exist.
-        loop {
-            if store.view().the_cluster().is_some() {
-                break;
-            }
-            tokio::select! {
-                _ = token.cancelled() => return,
-                b = watcher.recv() => if b.is_none() { let (_, w) = store.watch(crate::store::WatchFilter::All); watcher = w; },
-            }
-        }
-        drop(watcher);
-        let agent = swarm_agent::AgentConfig {
-            managers: vec![addr],
-            join_token: String::new(),
-            state_dir,
-            hostname,
-            labels: Default::default(),
-            backend,
-            links,
-        };
-        if let Err(e) = swarm_agent::run(agent, token).await {
-            tracing::error!(error = %e, "in-process agent stopped");
-        }
-    })
 }

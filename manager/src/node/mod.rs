@@ -10,15 +10,18 @@
 //!                 ├─ TCP listener: Dispatcher (agents)
 //!                 ├─ control.sock (0600): Control API (swarmctl)
 //!                 ├─ metrics endpoint (optional)
-//!                 ├─ leadership watch: leader → allocator, orchestrators, scheduler,
-//!                 │                    dispatcher; follower → all stopped
-//!                 └─ in-process agent (unless --no-agent)
+//!                 └─ leadership watch: leader → allocator, orchestrators, scheduler,
+//!                                      dispatcher, role manager; follower → all stopped
 //! ```
+//! The node's agent runs beside the manager, not inside it: the [`crate::supervisor`] starts
+//! and stops the manager as the node's role changes while the agent keeps its tasks.
 
 mod bootstrap;
 mod config;
 mod join;
 mod leader;
+mod leave;
+mod revocable;
 mod servers;
 mod state;
 
@@ -31,7 +34,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use config::ManagerConfig;
-pub use state::{NodeState, StateError};
+pub use leave::retire;
+pub use state::{NodeState, ROLE_MANAGER, ROLE_WORKER, StateError};
 
 use crate::keymanager::{self, DataKey, DekFile};
 use crate::proxy::Forwarder;
@@ -115,6 +119,13 @@ impl Manager {
     /// `swarm-manager run`: resumes the manager whose state is in `config.state_dir`.
     pub async fn run(config: ManagerConfig) -> Result<Self, ManagerError> {
         let state = NodeState::load(&config.state_dir)?;
+        if !state.is_manager() {
+            return Err(ManagerError::Other(format!(
+                "{} belongs to a node that was demoted to a worker; it runs as a worker until \
+                 it is promoted again",
+                config.state_dir.display()
+            )));
+        }
         let (storage, dek) = bootstrap::open_storage(&config)?;
         if storage.is_empty() {
             return Err(ManagerError::Other(format!(
@@ -174,9 +185,10 @@ impl Manager {
             store.clone(),
             raft.clone(),
             servers.dispatcher,
+            servers.membership,
             shutdown.child_token(),
         )));
-        let mut manager = Self {
+        Ok(Self {
             state,
             store,
             raft,
@@ -187,20 +199,17 @@ impl Manager {
             shutdown,
             raft_task: Some(raft_task),
             tasks,
-        };
-        if let Some(backend) = config.agent_backend.clone() {
-            let t = leader::start_local_agent(&manager, &config, backend);
-            manager.tasks.push(t);
-        }
-        Ok(manager)
+        })
     }
 
     /// Resolves when the manager stops on its own (its raft driver failed) or is shut down.
+    /// Cancel-safe: a dropped `wait` can be called again.
     pub async fn wait(&mut self) -> Result<(), ManagerError> {
-        let Some(task) = self.raft_task.take() else {
+        let Some(task) = self.raft_task.as_mut() else {
             return Ok(());
         };
         let r = task.await;
+        self.raft_task = None;
         self.shutdown.cancel();
         match r {
             Ok(Ok(())) => Ok(()),
@@ -214,15 +223,25 @@ impl Manager {
         self.shutdown.clone()
     }
 
-    /// Stops everything and waits for the raft driver and servers to finish.
+    /// Stops everything and waits for the raft driver and servers to finish. Servers get
+    /// [`SHUTDOWN_GRACE`] to close their connections (an agent's forwarded session stream
+    /// would hold one open); then they are aborted, so everything the manager opened (its
+    /// databases among them) is closed when this returns.
     pub async fn shutdown(mut self) {
         self.shutdown.cancel();
         if let Some(task) = self.raft_task.take() {
             let _ = task.await;
         }
-        for t in self.tasks.drain(..) {
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), t).await;
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+        for mut t in self.tasks.drain(..) {
+            if tokio::time::timeout_at(deadline, &mut t).await.is_err() {
+                t.abort();
+                let _ = t.await;
+            }
         }
         let _ = std::fs::remove_file(&self.control_socket);
     }
 }
+
+/// How long [`Manager::shutdown`] lets servers close their connections.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);

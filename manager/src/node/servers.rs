@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
+use super::revocable::Revocable;
 use super::{ManagerConfig, ManagerError, NodeState};
 use crate::artifacts::{ArtifactsApi, BlobStore, FetchApi};
 use crate::ca::{NodeAuth, NodeCaApi};
@@ -35,6 +36,8 @@ pub(super) struct Servers {
     pub control_socket: PathBuf,
     pub metrics_addr: Option<SocketAddr>,
     pub dispatcher: Dispatcher,
+    /// Raft membership changes (joins served here, leaves by the role manager).
+    pub membership: MembershipApi,
     pub tasks: Vec<JoinHandle<()>>,
 }
 
@@ -98,14 +101,16 @@ pub(super) async fn start(
     let remote_logs = forwarder.remote(InterceptedService::new(logs_api.clone(), managers.clone()));
     let remote_artifacts =
         forwarder.remote(InterceptedService::new(artifacts.clone(), managers.clone()));
+    let membership = MembershipApi::new(store.clone(), raft.clone());
     let membership_svc = forwarder.remote(InterceptedService::new(
-        MembershipApi::new(store.clone(), raft.clone()).into_service(),
+        membership.clone().into_service(),
         managers,
     ));
-    let raft_svc = InterceptedService::new(
+    // Raft is always answered here; the proxy only gives it the same shape as the rest.
+    let raft_svc = forwarder.remote(InterceptedService::new(
         RaftApi::new(raft.clone()).into_service(),
         NodeAuth::raft_peers(store.clone(), state.cluster_id.clone()),
-    );
+    ));
     let ca_svc = forwarder.remote(NodeCaApi::new(store.clone()).into_service());
     let tls = ServerTlsConfig::new()
         .identity(Identity::from_pem(&certs.cert_pem, &certs.key_pem))
@@ -114,18 +119,19 @@ pub(super) async fn start(
     let server = tonic::transport::Server::builder()
         .tls_config(tls)
         .map_err(|e| ManagerError::Other(format!("TLS configuration: {e}")))?;
+    let server = server
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))
+        .add_service(Revocable::new(ca_svc, shutdown.clone()))
+        .add_service(Revocable::new(svc, shutdown.clone()))
+        .add_service(Revocable::new(broker_svc, shutdown.clone()))
+        .add_service(Revocable::new(fetch_svc, shutdown.clone()))
+        .add_service(Revocable::new(remote_control, shutdown.clone()))
+        .add_service(Revocable::new(remote_logs, shutdown.clone()))
+        .add_service(Revocable::new(remote_artifacts, shutdown.clone()))
+        .add_service(Revocable::new(membership_svc, shutdown.clone()))
+        .add_service(Revocable::new(raft_svc, shutdown.clone()));
     tasks.push(tokio::spawn(async move {
         let r = server
-            .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))
-            .add_service(ca_svc)
-            .add_service(svc)
-            .add_service(broker_svc)
-            .add_service(fetch_svc)
-            .add_service(remote_control)
-            .add_service(remote_logs)
-            .add_service(remote_artifacts)
-            .add_service(membership_svc)
-            .add_service(raft_svc)
             .serve_with_incoming_shutdown(TcpListenerStream::new(tcp), token.cancelled_owned())
             .await;
         if let Err(e) = r {
@@ -133,9 +139,9 @@ pub(super) async fn start(
         }
     }));
     let token = shutdown.clone();
-    let control = forwarder.local(control);
-    let logs_svc = forwarder.local(logs_api);
-    let artifacts_svc = forwarder.local(artifacts);
+    let control = Revocable::new(forwarder.local(control), shutdown.clone());
+    let logs_svc = Revocable::new(forwarder.local(logs_api), shutdown.clone());
+    let artifacts_svc = Revocable::new(forwarder.local(artifacts), shutdown.clone());
     tasks.push(tokio::spawn(async move {
         let r = tonic::transport::Server::builder()
             .add_service(control)
@@ -163,6 +169,7 @@ pub(super) async fn start(
         control_socket: socket,
         metrics_addr,
         dispatcher,
+        membership,
         tasks,
     })
 }

@@ -1,4 +1,7 @@
-//! `<state-dir>/state.json`: who this manager is (node id, raft id, cluster id, role).
+//! `<state-dir>/state.json`: who this node is as a manager (node id, raft id, cluster id) and
+//! its role. A demoted manager keeps the file with role `worker` (its raft data is gone) and
+//! the managers it can reach, so `swarm-manager run` restarts it as a worker; a promoted
+//! agent writes it once it has joined raft.
 
 use std::path::{Path, PathBuf};
 
@@ -10,11 +13,19 @@ pub struct NodeState {
     pub node_id: String,
     pub raft_id: u64,
     pub cluster_id: String,
-    /// "manager" (agents keep their own file).
+    /// [`ROLE_MANAGER`] or [`ROLE_WORKER`] (a demoted manager).
     pub role: String,
     /// The address other nodes reach this manager at.
     pub advertise_addr: String,
+    /// A worker's managers (`host:port`), written at demotion: where it reconnects.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remotes: Vec<String>,
 }
+
+/// [`NodeState::role`] of a manager.
+pub const ROLE_MANAGER: &str = "manager";
+/// [`NodeState::role`] of a demoted manager.
+pub const ROLE_WORKER: &str = "worker";
 
 /// Errors reading or writing `state.json`.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +53,11 @@ impl NodeState {
 
     pub fn exists(dir: &Path) -> bool {
         Self::path(dir).exists()
+    }
+
+    /// True for a manager (false for a demoted one).
+    pub fn is_manager(&self) -> bool {
+        self.role == ROLE_MANAGER
     }
 
     pub fn load(dir: &Path) -> Result<Self, StateError> {
@@ -93,8 +109,9 @@ mod tests {
             node_id: "n".into(),
             raft_id: 3,
             cluster_id: "c".into(),
-            role: "manager".into(),
+            role: ROLE_MANAGER.into(),
             advertise_addr: "127.0.0.1:4242".into(),
+            remotes: Vec::new(),
         };
         s.save(dir.path()).unwrap();
         assert_eq!(NodeState::load(dir.path()).unwrap(), s);

@@ -51,7 +51,7 @@ pub enum DriverError {
     #[error("raft entry {index} does not decode ({detail}); the raft database is corrupted")]
     Entry { index: u64, detail: String },
     #[error(
-        "this manager (raft member {0:x}) was removed from the swarm's managers; its state dir can no longer be used (join again with a manager join token into an empty state dir)"
+        "this manager (raft member {0:x}) was removed from the swarm's managers (demoted); it goes on as a worker"
     )]
     Removed(u64),
 }
@@ -100,6 +100,7 @@ pub fn start(
         conf_waiters: Vec::new(),
         status: status_tx,
         last_snapshot: index,
+        heard: HashMap::new(),
         options,
     };
     let join = tokio::spawn(driver.run(rx, shutdown));
@@ -116,6 +117,8 @@ struct Driver {
     conf_waiters: Vec<(u64, ConfReply)>,
     status: watch::Sender<RaftStatus>,
     last_snapshot: u64,
+    /// When each peer was last heard from: the leader's view of who is reachable.
+    heard: HashMap<u64, Instant>,
     options: RaftOptions,
 }
 
@@ -157,7 +160,10 @@ impl Driver {
             if self.raw.has_ready()
                 && let Err(e) = self.on_ready()
             {
-                tracing::error!(error = %e, "raft driver stopping");
+                match e {
+                    DriverError::Removed(_) => tracing::info!(reason = %e, "raft driver stopping"),
+                    _ => tracing::error!(error = %e, "raft driver stopping"),
+                }
                 break Err(e);
             }
         };
@@ -169,11 +175,18 @@ impl Driver {
         match cmd {
             Command::Propose { batch, reply, at } => self.propose(batch, reply, at),
             Command::Step(m) => {
+                self.heard.insert(m.from, Instant::now());
                 if let Err(e) = self.raw.step(*m) {
                     tracing::debug!(error = %e, "raft step");
                 }
             }
             Command::ConfChange { change, reply } => self.propose_conf_change(change, reply),
+            Command::TransferLeader(to) => {
+                if self.raw.raft.state == StateRole::Leader && to != self.options.id {
+                    tracing::info!(to = format_args!("{to:x}"), "transferring raft leadership");
+                    self.raw.transfer_leader(to);
+                }
+            }
             Command::Unreachable(to) => self.raw.report_unreachable(to),
             Command::SnapshotSent { to, ok } => {
                 let status = if ok {
@@ -413,14 +426,24 @@ impl Driver {
         let term = self.raw.raft.term;
         let mut active: Vec<u64> = Vec::new();
         if self.raw.raft.state == StateRole::Leader {
+            // Heard from within an election timeout. (raft's own `recent_active` is reset at
+            // every quorum check, so it reads "unreachable" for a tick each time.)
             let me = self.options.id;
+            let window = self.options.tick * self.options.election_tick as u32;
+            let now = Instant::now();
             active = self
                 .raw
                 .raft
                 .prs()
                 .iter()
-                .filter(|(id, p)| **id == me || p.recent_active)
                 .map(|(id, _)| *id)
+                .filter(|id| {
+                    *id == me
+                        || self
+                            .heard
+                            .get(id)
+                            .is_some_and(|at| now.duration_since(*at) <= window)
+                })
                 .collect();
             active.sort_unstable();
         }

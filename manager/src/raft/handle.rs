@@ -41,6 +41,8 @@ pub(super) enum Command {
         change: ConfChange,
         reply: oneshot::Sender<Result<ConfState, StoreError>>,
     },
+    /// Hand leadership to this member (leader only; ignored elsewhere).
+    TransferLeader(u64),
     /// The transport could not deliver to this member.
     Unreachable(u64),
     /// The transport finished (`true`) or failed sending a snapshot to this member.
@@ -87,6 +89,13 @@ impl RaftHandle {
         rx.await.map_err(|_| {
             StoreError::Dropped("raft shut down before the change was applied".into())
         })?
+    }
+
+    /// Asks raft to hand leadership to member `to` (raft's leader transfer: the leader
+    /// stops taking proposals, brings `to` up to date and tells it to campaign at once).
+    /// Ignored unless this member leads; watch [`Self::status`] for the outcome.
+    pub fn transfer_leader(&self, to: u64) {
+        let _ = self.tx.try_send(Command::TransferLeader(to));
     }
 
     /// Tells raft that `to` could not be reached (it then probes instead of streaming).

@@ -4,22 +4,29 @@
 //! swarm-agent --manager HOST:PORT [--manager HOST:PORT]... --join-token TOKEN
 //!             [--state-dir DIR] [--backend wasi|oci|null|wasi,oci]
 //!             [--oci-runtime runc|crun|youki|PATH] [--label K=V]... [--hostname H]
-//!             [--metrics-addr ADDR]
+//!             [--metrics-addr ADDR] [--listen-addr ADDR] [--advertise-addr IP[:PORT]]
 //! ```
 //!
 //! Logs go to stderr, filtered by `RUST_LOG` (default `info`). SIGINT/SIGTERM stop the agent
 //! without stopping its tasks' records: a restart on the same `--state-dir` re-adopts them.
+//!
+//! A worker that the swarm promotes (`swarmctl node promote`) starts a manager in this
+//! process, listening on `--listen-addr`; demoted, it stops it again (see
+//! `swarm_manager::supervisor`). A promoted node restarted on its state dir resumes as a
+//! manager.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
 use swarm_agent::certs::JoinToken;
-use swarm_agent::exec::select::{self, Backends, OciOptions};
+use swarm_agent::exec::select::Backends;
+use swarm_agent::metrics;
 use swarm_agent::session::SessionLinks;
-use swarm_agent::{AgentConfig, metrics};
+use swarm_manager::keymanager::UnlockKey;
+use swarm_manager::node::{Manager, ManagerConfig, NodeState};
+use swarm_manager::supervisor::{self, AgentSpec, NodeConfig};
 use tokio_util::sync::CancellationToken;
 
 /// mimalloc: glibc malloc cost ~20 % of CPU under the scale benchmark's load.
@@ -63,6 +70,19 @@ struct Cli {
     /// Serve Prometheus metrics at http://ADDR/metrics.
     #[arg(long, value_name = "ADDR")]
     metrics_addr: Option<SocketAddr>,
+
+    /// Where this node's manager listens once the node is promoted.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:4242")]
+    listen_addr: SocketAddr,
+
+    /// The promoted manager's address given to others (IP or IP:PORT). Default: the listen
+    /// address, with 127.0.0.1 when listening on all interfaces.
+    #[arg(long, value_name = "IP[:PORT]")]
+    advertise_addr: Option<String>,
+
+    /// The unlock key of an autolocked swarm, for a promoted node's manager to restart.
+    #[arg(long, env = "SWARM_UNLOCK_KEY", hide_env_values = true, value_parser = |s: &str| UnlockKey::parse(s).map_err(|e| e.to_string()))]
+    unlock_key: Option<UnlockKey>,
 }
 
 fn parse_manager(s: &str) -> Result<String, String> {
@@ -115,13 +135,10 @@ async fn agent_main() -> anyhow::Result<()> {
         .init();
 
     let links = SessionLinks::new();
-    let oci = OciOptions {
-        runtime: cli.oci_runtime.clone(),
-    };
-    let backend = select::build(&cli.backend, &oci, &cli.state_dir, links.clone())
-        .with_context(|| format!("start the {:?} backend", cli.backend))?;
+    let backend =
+        supervisor::build_backend(&cli.backend, &cli.oci_runtime, &cli.state_dir, &links)?;
     let shutdown = CancellationToken::new();
-    tokio::spawn(stop_on_signal(shutdown.clone()));
+    tokio::spawn(supervisor::stop_on_signal(shutdown.clone()));
     if let Some(addr) = cli.metrics_addr {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -130,33 +147,34 @@ async fn agent_main() -> anyhow::Result<()> {
         tokio::spawn(metrics::serve(listener, shutdown.clone()));
     }
 
-    let config = AgentConfig {
-        managers: cli.managers,
-        join_token: cli.join_token.unwrap_or_default(),
-        state_dir: cli.state_dir,
-        hostname: cli.hostname.unwrap_or_default(),
-        labels: cli.labels.into_iter().collect::<HashMap<_, _>>(),
-        backend,
+    let mut manager_config = ManagerConfig::new(&cli.state_dir);
+    manager_config.listen_addr = cli.listen_addr;
+    manager_config.advertise_addr = cli.advertise_addr;
+    manager_config.unlock_key = cli.unlock_key;
+    manager_config.runs_agent = true;
+    if let Some(h) = cli.hostname {
+        manager_config.hostname = h;
+    }
+    // A promoted node resumes its manager first, so the agent reaches it.
+    let manager = match NodeState::load(&cli.state_dir) {
+        Ok(state) if state.is_manager() => Some(
+            Manager::run(manager_config.clone())
+                .await
+                .context("resuming this promoted node's manager")?,
+        ),
+        _ => None,
+    };
+    let node = NodeConfig {
+        manager: manager_config,
+        agent: Some(AgentSpec {
+            backend,
+            labels: cli.labels.into_iter().collect(),
+            join_token: cli.join_token.unwrap_or_default(),
+        }),
+        remotes: cli.managers,
         links,
     };
-    tracing::info!(?config, "starting agent");
-    swarm_agent::run(config, shutdown).await
-}
-
-async fn stop_on_signal(shutdown: CancellationToken) {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot listen for SIGTERM");
-            return;
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    tracing::info!("signal received; stopping");
-    shutdown.cancel();
+    supervisor::run(node, manager, shutdown).await
 }
 
 #[cfg(test)]
