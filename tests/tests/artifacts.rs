@@ -3,7 +3,8 @@
 //!
 //! t10 push, ls, inspect · t20 bad pushes are refused with their reason · t30 services pin
 //! digests, `rm` is refused while in use, a local .wasm is pushed by `service create` ·
-//! t40 artifacts survive kill -9 and an agent fetches identical bytes.
+//! t40 artifacts survive kill -9 and an agent fetches identical bytes · t50 managers that
+//! joined later fetch the bytes their snapshot left out, and serve them once they lead.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -227,4 +228,64 @@ async fn futures_join(store: &ArtifactStore, digest: &str) -> PathBuf {
     let (a, b) = (a.expect("fetch"), b.expect("fetch"));
     assert_eq!(a, b);
     a
+}
+
+/// t50: managers that joined after a push received the store as a snapshot, without the
+/// chunks: they fetch the bytes from a peer, so after the first manager dies the new leader
+/// serves them and a task using the artifact runs.
+#[test]
+fn t50_managers_that_joined_later_catch_up_on_artifact_bytes() {
+    swarm_tests::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let mut m0 = ManagerProc::init(&dir.path().join("m0"), &["--no-agent"]).unwrap();
+    m0.ctl_ok(&["artifact", "push", swarm_guests::HELLO, "hello:1"]);
+    let m1 = ManagerProc::join(&dir.path().join("m1"), &m0, &["--no-agent"]).unwrap();
+    let m2 = ManagerProc::join(&dir.path().join("m2"), &m1, &["--no-agent"]).unwrap();
+    for m in [&m1, &m2] {
+        wait_for(
+            "a joined manager to fetch the bytes it missed",
+            DEADLINE,
+            || {
+                m.proc
+                    .output()
+                    .contains("artifact bytes this manager missed fetched from a peer")
+                    .then_some(())
+            },
+        );
+    }
+
+    m0.proc.kill9();
+    let create = [
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "hello",
+        "--restart-condition",
+        "none",
+        "hello:1",
+        "after",
+        "failover",
+    ];
+    wait_for("a new leader to accept the service", DEADLINE, || {
+        m1.ctl(&create).status.success().then_some(())
+    });
+    let _agent = swarm_tests::spawn_agent_with(
+        &m1,
+        &dir.path().join("w"),
+        "worker-1",
+        &["--backend", "wasi"],
+    )
+    .unwrap();
+    wait_for(
+        "the job to complete on the new leader's bytes",
+        DEADLINE,
+        || {
+            m2.tasks("hello")
+                .into_iter()
+                .find(|t| swarm_tests::state_of(t) == "COMPLETE")
+        },
+    );
+    let logs = m2.ctl_ok(&["service", "logs", "hello"]);
+    assert!(logs.contains("hello from swarm after failover"), "{logs}");
 }

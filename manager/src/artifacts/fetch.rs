@@ -1,12 +1,13 @@
 //! The `ArtifactFetch` gRPC service on the TCP listener, beside the Dispatcher: agents fetch
 //! artifact bytes by digest, on behalf of their live dispatcher session, in 1 MiB chunks
-//! from any offset (so a fetch cut by a reconnect resumes where it stopped).
+//! from any offset (so a fetch cut by a reconnect resumes where it stopped). Managers fetch
+//! without a session: that is how one catches up on bytes it missed ([`super::catchup`]).
 
 use std::sync::Arc;
 
 use futures::Stream;
 use swarm_proto::artifact_fetch_server::{ArtifactFetch, ArtifactFetchServer};
-use swarm_proto::{ArtifactChunk, FetchArtifactRequest};
+use swarm_proto::{ArtifactChunk, FetchArtifactRequest, NodeRole};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
@@ -45,15 +46,18 @@ impl ArtifactFetch for FetchApi {
         &self,
         request: Request<FetchArtifactRequest>,
     ) -> Result<Response<ChunkStream>, Status> {
+        let manager = crate::ca::authenticated(&request)?.role == NodeRole::Manager;
         let req = request.into_inner();
         // NOT_FOUND is kept for "no such artifact": an unknown session is UNAUTHENTICATED,
         // so the agent retries on its next session instead of failing the task.
-        self.dispatcher
-            .session(&req.session_id)
-            .map_err(|s| match s.code() {
-                tonic::Code::NotFound => Status::unauthenticated(s.message()),
-                _ => s,
-            })?;
+        if !manager {
+            self.dispatcher
+                .session(&req.session_id)
+                .map_err(|s| match s.code() {
+                    tonic::Code::NotFound => Status::unauthenticated(s.message()),
+                    _ => s,
+                })?;
+        }
         validate::digest(&req.digest).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let size = self
             .blobs

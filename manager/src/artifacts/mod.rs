@@ -20,6 +20,7 @@
 //! that a service's spec or previous spec pins is refused.
 
 mod blobs;
+pub mod catchup;
 pub mod decide;
 mod fetch;
 mod push;

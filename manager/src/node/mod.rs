@@ -10,6 +10,7 @@
 //!                 ├─ TCP listener: Dispatcher (agents)
 //!                 ├─ control.sock (0600): Control API (swarmctl)
 //!                 ├─ metrics endpoint (optional)
+//!                 ├─ artifact catch-up: blobs a snapshot left out, from the peers
 //!                 └─ leadership watch: leader → allocator, orchestrators, scheduler,
 //!                                      dispatcher, role manager; follower → all stopped
 //! ```
@@ -163,14 +164,14 @@ impl Manager {
         )?;
         transport.attach(raft.clone());
         let store = Store::new(memory, Arc::new(raft.clone()));
-        let forwarder = Forwarder::new(raft.clone(), peers.clone(), tls);
+        let forwarder = Forwarder::new(raft.clone(), peers.clone(), tls.clone());
         let servers = servers::start(
             &config,
             &state,
             &certs,
             store.clone(),
             &forwarder,
-            blobs,
+            blobs.clone(),
             shutdown.clone(),
         )
         .await?;
@@ -179,6 +180,13 @@ impl Manager {
             store.clone(),
             DekFile::in_state_dir(&config.state_dir),
             dek,
+            shutdown.child_token(),
+        )));
+        tasks.push(tokio::spawn(crate::artifacts::catchup::run(
+            store.clone(),
+            blobs,
+            tls,
+            servers.addr.to_string(),
             shutdown.child_token(),
         )));
         tasks.push(tokio::spawn(leader::watch(

@@ -4,4 +4,4 @@
 mod forwarder;
 pub mod route;
 
-pub use forwarder::{FORWARDED_HOP, Forwarder, LeaderProxy};
+pub use forwarder::{FORWARDED_HOP, Forwarder, LeaderProxy, READ_LOCAL};

@@ -5,7 +5,8 @@
 //! fall back to the local copy when there is no leader, so a manager that lost quorum still
 //! shows the last state; writes, and calls that need the leader's running components (the
 //! dispatcher, the log broker, the artifact bytes, the CA's writes), are then refused.
-//! Raft itself is always answered locally.
+//! Raft itself is always answered locally. Artifact bytes are a read too: every manager holds
+//! them, and a manager catching up on bytes it missed asks its peers for their own copy.
 
 /// Where a call is answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +28,7 @@ pub fn route(path: &str) -> Route {
         "swarm.Raft" => Route::Local,
         "swarm.Control" | "swarm.Artifacts" if read => Route::Read,
         "swarm.NodeCA" if method == "GetRootCACertificate" => Route::Read,
+        "swarm.ArtifactFetch" => Route::Read,
         _ => Route::Leader,
     }
 }
@@ -47,7 +49,7 @@ mod tests {
             ("/swarm.Logs/SubscribeLogs", Route::Leader),
             ("/swarm.Dispatcher/Session", Route::Leader),
             ("/swarm.LogBroker/PublishLogs", Route::Leader),
-            ("/swarm.ArtifactFetch/Fetch", Route::Leader),
+            ("/swarm.ArtifactFetch/Fetch", Route::Read),
             ("/swarm.NodeCA/GetRootCACertificate", Route::Read),
             ("/swarm.NodeCA/IssueNodeCertificate", Route::Leader),
             ("/swarm.RaftMembership/Join", Route::Leader),
