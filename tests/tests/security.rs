@@ -298,20 +298,40 @@ fn s20_every_remote_call_is_authenticated_and_authorized() {
     assert!(!ready_nodes(&m).contains(&worker_id));
 }
 
+/// The certificate the manager at `addr` presents in a TLS handshake.
+fn served_cert(addr: &str, root_pem: &[u8]) -> NodeIdentity {
+    let config = certs::server_verified(root_pem).unwrap();
+    let name = rustls::pki_types::ServerName::try_from(certs::SERVER_NAME).unwrap();
+    let mut conn = rustls::ClientConnection::new(config, name).unwrap();
+    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp)
+            .expect("TLS handshake with the manager");
+    }
+    let der = conn.peer_certificates().expect("the manager's certificate")[0].clone();
+    NodeIdentity::from_der(&der).unwrap()
+}
+
 #[test]
 fn s30_certificates_renew_before_they_expire() {
     swarm_tests::init_tracing();
     let dir = tempfile::tempdir().unwrap();
     let m = ManagerProc::init(
         &dir.path().join("m"),
-        &["--no-agent", "--cert-expiry", "60s"],
+        &["--backend", "null", "--cert-expiry", "60s"],
     )
     .unwrap();
+    let manager_id = m.node_id();
     let _agent = spawn_agent(&m, &dir.path().join("w1"), "w1").unwrap();
-    let id = wait_for("w1 to be READY", CONVERGE, || ready_nodes(&m).pop());
+    let id = wait_for("w1 to be READY", CONVERGE, || {
+        ready_nodes(&m).into_iter().find(|n| *n != manager_id)
+    });
     let first = node_certs(&dir.path().join("w1")).identity().unwrap();
     let life = first.not_after.duration_since(first.not_before).unwrap();
     assert_eq!(life, Duration::from_secs(120), "60 s + 60 s backdated");
+    let root = node_certs(&m.state_dir).root_pem;
+    let served = served_cert(&m.addr(), &root);
+    assert_eq!(served.node_id, manager_id);
 
     tracing::info!("--- renewed at 50–80 % of its life, before it expires");
     let renewed = wait_for(
@@ -330,7 +350,23 @@ fn s30_certificates_renew_before_they_expire() {
     assert_eq!(renewed.role, NodeRole::Worker);
     let text = std::fs::read_to_string(dir.path().join("w1.agent.log")).unwrap_or_default();
     assert!(text.contains("node certificate renewed"), "{text}");
-    assert_eq!(ready_nodes(&m), [id], "still READY");
+
+    tracing::info!("--- the manager serves its own renewed certificate without a restart");
+    let now_served = wait_for(
+        "the manager to present a renewed certificate",
+        Duration::from_secs(60),
+        || {
+            let now = served_cert(&m.addr(), &root);
+            (now.not_after > served.not_after).then_some(now)
+        },
+    );
+    assert!(
+        SystemTime::now() < served.not_after,
+        "the manager's certificate was renewed and served before it expired"
+    );
+    assert_eq!(now_served.node_id, manager_id);
+    assert_eq!(now_served.role, NodeRole::Manager);
+    assert_eq!(ready_nodes(&m).len(), 2, "both nodes still READY");
 }
 
 #[test]

@@ -11,7 +11,9 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::server::{ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tonic::transport::{Channel, Endpoint, Uri};
@@ -46,22 +48,67 @@ fn finish(mut config: ClientConfig) -> Arc<ClientConfig> {
 }
 
 impl NodeCerts {
-    /// Mutual TLS: verify managers against the root, present this node's certificate.
-    ///
-    /// # Errors
-    /// The root, certificate or key does not parse.
-    pub fn client_config(&self) -> Result<Arc<ClientConfig>, CertError> {
+    fn chain_and_key(
+        &self,
+    ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), CertError> {
         let chain = CertificateDer::pem_slice_iter(&self.cert_pem)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| CertError::Invalid(format!("node certificate: {e}")))?;
         let key = PrivateKeyDer::from_pem_slice(&self.key_pem)
             .map_err(|e| CertError::Invalid(format!("node key: {e}")))?;
+        Ok((chain, key))
+    }
+
+    /// This node's certificate and key as a TLS server presents them.
+    ///
+    /// # Errors
+    /// The certificate or key does not parse.
+    pub fn certified_key(&self) -> Result<Arc<CertifiedKey>, CertError> {
+        let (chain, key) = self.chain_and_key()?;
+        let signer = provider()
+            .key_provider
+            .load_private_key(key)
+            .map_err(|e| CertError::Invalid(format!("node key: {e}")))?;
+        Ok(Arc::new(CertifiedKey::new(chain, signer)))
+    }
+
+    /// Mutual TLS: verify managers against the root, present this node's certificate.
+    ///
+    /// # Errors
+    /// The root, certificate or key does not parse.
+    pub fn client_config(&self) -> Result<Arc<ClientConfig>, CertError> {
+        let (chain, key) = self.chain_and_key()?;
         let config = builder()
             .with_root_certificates(roots(&self.root_pem)?)
             .with_client_auth_cert(chain, key)
             .map_err(|e| CertError::Invalid(format!("node key and certificate: {e}")))?;
         Ok(finish(config))
     }
+}
+
+/// A manager's server side: presents whatever `certs` resolves to (so a renewed certificate
+/// is served without a restart) and verifies client certificates against `root_pem` when
+/// one is offered — a node fetching the root CA to join has none yet; each RPC then checks
+/// its caller (`NodeAuth`).
+///
+/// # Errors
+/// The root does not parse.
+pub fn server_config(
+    root_pem: &[u8],
+    certs: Arc<dyn ResolvesServerCert>,
+) -> Result<Arc<ServerConfig>, CertError> {
+    let verifier =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots(root_pem)?), provider())
+            .allow_unauthenticated()
+            .build()
+            .map_err(|e| CertError::Invalid(format!("client verifier: {e}")))?;
+    let mut config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
+        .with_client_cert_verifier(verifier)
+        .with_cert_resolver(certs);
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Arc::new(config))
 }
 
 /// Verify managers against `root_pem`, present no certificate (asking for the first one).

@@ -23,6 +23,7 @@ mod join;
 mod leader;
 mod leave;
 mod revocable;
+mod server_tls;
 mod servers;
 mod state;
 

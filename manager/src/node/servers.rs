@@ -13,15 +13,16 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use swarm_agent::certs::NodeCerts;
+use swarm_agent::certs::{NodeCerts, certs_dir};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_stream::wrappers::UnixListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 use super::revocable::Revocable;
+use super::server_tls::{self, ReloadingCert};
 use super::{ManagerConfig, ManagerError, NodeState};
 use crate::artifacts::{ArtifactsApi, BlobStore, FetchApi};
 use crate::ca::{NodeAuth, NodeCaApi};
@@ -112,13 +113,13 @@ pub(super) async fn start(
         NodeAuth::raft_peers(store.clone(), state.cluster_id.clone()),
     ));
     let ca_svc = forwarder.remote(NodeCaApi::new(store.clone()).into_service());
-    let tls = ServerTlsConfig::new()
-        .identity(Identity::from_pem(&certs.cert_pem, &certs.key_pem))
-        .client_ca_root(Certificate::from_pem(&certs.root_pem))
-        .client_auth_optional(true);
-    let server = tonic::transport::Server::builder()
-        .tls_config(tls)
+    let cert = ReloadingCert::new(certs_dir(&config.state_dir), certs)
+        .map_err(|e| ManagerError::Other(format!("this manager's certificate: {e}")))?;
+    let tls = swarm_agent::certs::server_config(&certs.root_pem, cert.clone())
         .map_err(|e| ManagerError::Other(format!("TLS configuration: {e}")))?;
+    tasks.push(tokio::spawn(cert.follow(shutdown.child_token())));
+    let incoming = server_tls::incoming(tcp, TlsAcceptor::from(tls), shutdown.child_token());
+    let server = tonic::transport::Server::builder();
     let server = server
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))
         .add_service(Revocable::new(ca_svc, shutdown.clone()))
@@ -132,7 +133,7 @@ pub(super) async fn start(
         .add_service(Revocable::new(raft_svc, shutdown.clone()));
     tasks.push(tokio::spawn(async move {
         let r = server
-            .serve_with_incoming_shutdown(TcpListenerStream::new(tcp), token.cancelled_owned())
+            .serve_with_incoming_shutdown(incoming, token.cancelled_owned())
             .await;
         if let Err(e) = r {
             tracing::error!(error = %e, "dispatcher server stopped");
