@@ -370,6 +370,37 @@ fn s30_certificates_renew_before_they_expire() {
 }
 
 #[test]
+fn s35_a_manager_without_an_agent_renews_its_own_certificate() {
+    swarm_tests::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let m = ManagerProc::init(
+        &dir.path().join("m"),
+        &["--no-agent", "--cert-expiry", "60s"],
+    )
+    .unwrap();
+    let root = node_certs(&m.state_dir).root_pem;
+    let first = served_cert(&m.addr(), &root);
+    let renewed = wait_for(
+        "the manager to sign, save and serve its own renewed certificate",
+        Duration::from_secs(60),
+        || {
+            let now = served_cert(&m.addr(), &root);
+            (now.not_after > first.not_after).then_some(now)
+        },
+    );
+    assert!(SystemTime::now() < first.not_after, "renewed before expiry");
+    assert_eq!(renewed.node_id, first.node_id);
+    assert_eq!(renewed.role, NodeRole::Manager);
+    assert_eq!(
+        node_certs(&m.state_dir).identity().unwrap().not_after,
+        renewed.not_after,
+        "the files hold what it serves"
+    );
+    // Its outgoing connections and its CLI keep working on the new certificate.
+    m.ctl_ok(&["node", "ls"]);
+}
+
+#[test]
 fn s40_an_autolocked_manager_starts_only_with_its_unlock_key() {
     swarm_tests::init_tracing();
     let dir = tempfile::tempdir().unwrap();

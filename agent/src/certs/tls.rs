@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
+use rustls::client::ResolvesClientCert;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
@@ -84,6 +85,23 @@ impl NodeCerts {
             .map_err(|e| CertError::Invalid(format!("node key and certificate: {e}")))?;
         Ok(finish(config))
     }
+}
+
+/// Mutual TLS presenting whatever `certs` resolves to at each handshake (a manager's
+/// outgoing connections, which must follow its renewals), verifying managers against
+/// `root_pem`.
+///
+/// # Errors
+/// The root does not parse.
+pub fn client_config_resolving(
+    root_pem: &[u8],
+    certs: Arc<dyn ResolvesClientCert>,
+) -> Result<Arc<ClientConfig>, CertError> {
+    Ok(finish(
+        builder()
+            .with_root_certificates(roots(root_pem)?)
+            .with_client_cert_resolver(certs),
+    ))
 }
 
 /// A manager's server side: presents whatever `certs` resolves to (so a renewed certificate

@@ -5,6 +5,7 @@
 
 mod authz;
 mod root;
+pub mod self_renew;
 mod service;
 
 pub use authz::{ANONYMOUS, FORWARDED_CERT, NodeAuth, authenticated, caller};

@@ -147,8 +147,9 @@ impl Manager {
     ) -> Result<Self, ManagerError> {
         let shutdown = CancellationToken::new();
         let certs = load_certificates(&config)?;
-        let tls = certs
-            .client_config()
+        let cert = server_tls::ReloadingCert::new(certs_dir(&config.state_dir), &certs)
+            .map_err(|e| ManagerError::Other(format!("this manager's certificate: {e}")))?;
+        let tls = swarm_agent::certs::client_config_resolving(&certs.root_pem, cert.clone())
             .map_err(|e| ManagerError::Other(format!("this manager's certificate: {e}")))?;
         let memory = MemoryStore::new(Default::default());
         let blobs = crate::artifacts::attach(&config.state_dir, &memory)
@@ -169,7 +170,7 @@ impl Manager {
         let servers = servers::start(
             &config,
             &state,
-            &certs,
+            cert,
             store.clone(),
             &forwarder,
             blobs.clone(),
@@ -183,6 +184,13 @@ impl Manager {
             dek,
             shutdown.child_token(),
         )));
+        if !config.runs_agent {
+            tasks.push(tokio::spawn(crate::ca::self_renew::run(
+                store.clone(),
+                certs_dir(&config.state_dir),
+                shutdown.child_token(),
+            )));
+        }
         tasks.push(tokio::spawn(crate::artifacts::catchup::run(
             store.clone(),
             blobs,

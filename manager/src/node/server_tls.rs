@@ -1,8 +1,8 @@
-//! The manager's TLS listener, with a certificate that follows renewals. Tonic's own TLS
-//! setting fixes the certificate at start, so a long-running manager would present its first
-//! certificate until it expired; here TCP connections go through a rustls acceptor whose
-//! certificate resolver ([`ReloadingCert`]) re-reads `certificates/` when the node's renewer
-//! has replaced the files. Handshakes run one task per connection (a slow client never holds
+//! The manager's TLS, with a certificate that follows renewals. Tonic's own TLS setting
+//! fixes the certificate at start, so a long-running manager would present its first
+//! certificate until it expired. [`ReloadingCert`] re-reads `certificates/` when the node's
+//! renewer has replaced the files, and answers both sides: the listener's rustls acceptor
+//! (server) and the manager's outgoing connections to its peers (client). Handshakes run one task per connection (a slow client never holds
 //! up the others) and feed tonic the finished TLS streams, which carry the peer certificate
 //! exactly as tonic's own TLS does.
 
@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use rustls::SignatureScheme;
+use rustls::client::ResolvesClientCert;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use swarm_agent::certs::NodeCerts;
@@ -28,8 +30,10 @@ const HANDSHAKE: Duration = Duration::from_secs(10);
 
 /// The certificate this manager presents: the latest one in its certificates dir.
 #[derive(Debug)]
-pub struct ReloadingCert {
+pub(crate) struct ReloadingCert {
     dir: PathBuf,
+    /// The cluster's root CA (PEM): what peers' certificates are verified against.
+    pub root_pem: Vec<u8>,
     current: RwLock<(Vec<u8>, Arc<CertifiedKey>)>,
 }
 
@@ -39,6 +43,7 @@ impl ReloadingCert {
         let key = certs.certified_key().map_err(|e| e.to_string())?;
         Ok(Arc::new(Self {
             dir,
+            root_pem: certs.root_pem.clone(),
             current: RwLock::new((certs.cert_pem.clone(), key)),
         }))
     }
@@ -80,9 +85,25 @@ impl ReloadingCert {
     }
 }
 
+impl ReloadingCert {
+    fn key(&self) -> Option<Arc<CertifiedKey>> {
+        self.current.read().ok().map(|c| c.1.clone())
+    }
+}
+
 impl ResolvesServerCert for ReloadingCert {
     fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        self.current.read().ok().map(|c| c.1.clone())
+        self.key()
+    }
+}
+
+impl ResolvesClientCert for ReloadingCert {
+    fn resolve(&self, _: &[&[u8]], _: &[SignatureScheme]) -> Option<Arc<CertifiedKey>> {
+        self.key()
+    }
+
+    fn has_certs(&self) -> bool {
+        true
     }
 }
 

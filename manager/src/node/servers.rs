@@ -13,7 +13,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use swarm_agent::certs::{NodeCerts, certs_dir};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
@@ -47,7 +46,7 @@ pub(super) struct Servers {
 pub(super) async fn start(
     config: &ManagerConfig,
     state: &NodeState,
-    certs: &NodeCerts,
+    cert: Arc<ReloadingCert>,
     store: Store,
     forwarder: &Forwarder,
     blobs: Arc<BlobStore>,
@@ -113,9 +112,7 @@ pub(super) async fn start(
         NodeAuth::raft_peers(store.clone(), state.cluster_id.clone()),
     ));
     let ca_svc = forwarder.remote(NodeCaApi::new(store.clone()).into_service());
-    let cert = ReloadingCert::new(certs_dir(&config.state_dir), certs)
-        .map_err(|e| ManagerError::Other(format!("this manager's certificate: {e}")))?;
-    let tls = swarm_agent::certs::server_config(&certs.root_pem, cert.clone())
+    let tls = swarm_agent::certs::server_config(&cert.root_pem, cert.clone())
         .map_err(|e| ManagerError::Other(format!("TLS configuration: {e}")))?;
     tasks.push(tokio::spawn(cert.follow(shutdown.child_token())));
     let incoming = server_tls::incoming(tcp, TlsAcceptor::from(tls), shutdown.child_token());
