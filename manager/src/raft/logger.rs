@@ -112,6 +112,9 @@ mod tests {
             .with(capture.clone())
             .with(tracing_subscriber::filter::LevelFilter::DEBUG);
         tracing::subscriber::with_default(subscriber, || {
+            // Callsite interest is global: another test's subscriber, registered at the same
+            // moment on another thread, can leave the debug callsite cached as disabled.
+            tracing::callsite::rebuild_interest_cache();
             let logger = tracing_logger().new(slog::o!("raft_id" => 7));
             slog::info!(logger, "became leader at term {}", 3; "term" => 3);
             slog::warn!(logger, "something odd");
