@@ -27,5 +27,5 @@ pub use files::{CertError, NodeCerts, certs_dir};
 pub use identity::{NodeIdentity, OU_MANAGER, OU_WORKER};
 pub use renewal::renew_at;
 pub use rustls::ClientConfig;
-pub use tls::{SERVER_NAME, connect, server_verified};
+pub use tls::{KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT, SERVER_NAME, connect, server_verified};
 pub use token::{JoinToken, TokenError, root_digest};
