@@ -374,6 +374,13 @@ impl Driver {
     }
 
     fn maybe_snapshot(&mut self, applied: u64) -> Result<(), DriverError> {
+        {
+            let view = self.memory.view();
+            let spec = view
+                .the_cluster()
+                .and_then(|c| c.spec.as_ref()?.raft.as_ref());
+            self.options.follow_snapshot_spec(spec);
+        }
         let wanted = self.raw.store().snapshot_requested();
         let due = applied >= self.last_snapshot + self.options.snapshot_interval;
         if !(due || wanted && applied > self.last_snapshot) {

@@ -55,6 +55,20 @@ impl RaftOptions {
         o
     }
 
+    /// Takes the snapshot settings of the cluster spec `spec` (`swarmctl cluster update
+    /// --snapshot-interval N --log-entries-for-slow-followers M`): a running member follows
+    /// them whenever the spec changes, as SwarmKit reads them from the cluster object at each
+    /// check (`getCurrentRaftConfig`). The other settings take effect at start. A zero
+    /// interval (no spec) keeps the current one.
+    pub fn follow_snapshot_spec(&mut self, spec: Option<&swarm_proto::RaftConfig>) {
+        if let Some(s) = spec {
+            if s.snapshot_interval > 0 {
+                self.snapshot_interval = s.snapshot_interval;
+            }
+            self.keep_entries = s.log_entries_for_slow_followers;
+        }
+    }
+
     /// The cluster spec these options describe (what `init` writes).
     pub fn to_spec(&self) -> swarm_proto::RaftConfig {
         swarm_proto::RaftConfig {
@@ -95,5 +109,25 @@ mod tests {
         o.pre_vote = false;
         assert_eq!(RaftOptions::from_spec(7, Some(&o.to_spec())), o);
         assert_eq!(RaftOptions::from_spec(7, None), RaftOptions::new(7));
+    }
+
+    #[test]
+    fn a_running_member_follows_only_the_snapshot_settings() {
+        let mut o = RaftOptions::new(7);
+        let spec = swarm_proto::RaftConfig {
+            snapshot_interval: 5,
+            log_entries_for_slow_followers: 0,
+            tick_ms: 10,
+            ..Default::default()
+        };
+        o.follow_snapshot_spec(Some(&spec));
+        assert_eq!((o.snapshot_interval, o.keep_entries), (5, 0));
+        assert_eq!(
+            o.tick,
+            Duration::from_millis(100),
+            "the tick applies at start"
+        );
+        o.follow_snapshot_spec(None);
+        assert_eq!(o.snapshot_interval, 5, "no spec keeps the settings");
     }
 }
