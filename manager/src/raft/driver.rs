@@ -269,12 +269,27 @@ impl Driver {
 
     fn install_snapshot(&mut self, snapshot: raft::prelude::Snapshot) -> Result<(), DriverError> {
         let index = snapshot.get_metadata().index;
+        let at = Instant::now();
+        let bytes = snapshot.data.len();
         let decoded = StoreSnapshot::decode(&snapshot.data[..])
             .map_err(|source| DriverError::Snapshot { index, source })?;
+        let decode = at.elapsed();
         let voters = snapshot.get_metadata().get_conf_state().voters.clone();
         self.raw.store().apply_snapshot(snapshot)?;
+        let persist = at.elapsed() - decode;
         self.status.send_modify(|s| s.voters = voters);
         self.memory.restore(Tables::from_snapshot(decoded, index));
+        metrics::RAFT_SNAPSHOTS
+            .with_label_values(&["installed"])
+            .inc();
+        tracing::info!(
+            index,
+            bytes,
+            ?decode,
+            ?persist,
+            took = ?at.elapsed(),
+            "raft snapshot from the leader installed"
+        );
         self.last_snapshot = index;
         self.status.send_modify(|s| s.applied = index);
         Ok(())
@@ -391,14 +406,23 @@ impl Driver {
             // before their commit index is persisted): snapshot at a later round.
             return Ok(());
         }
+        let at = Instant::now();
         let view = self.memory.view();
         debug_assert_eq!(view.index, applied);
         let data = view.to_snapshot().encode_to_vec();
+        let (encode, bytes) = (at.elapsed(), data.len());
         let conf_state = self.raw.store().conf_state();
         self.raw
             .store()
             .create_snapshot(applied, conf_state, data, self.options.keep_entries)?;
-        tracing::info!(index = applied, "raft snapshot taken, log compacted");
+        metrics::RAFT_SNAPSHOTS.with_label_values(&["taken"]).inc();
+        tracing::info!(
+            index = applied,
+            bytes,
+            ?encode,
+            took = ?at.elapsed(),
+            "raft snapshot taken, log compacted"
+        );
         self.last_snapshot = applied;
         Ok(())
     }
