@@ -8,6 +8,8 @@
 //!                                 4. persist entries + hard state (fsync)
 //!                                 5. send messages that needed the persist
 //!                                 6. advance, apply what the light ready committed
+//!                                    (at most MAX_APPLY_PER_READY bytes of entries a
+//!                                    round; the rest in the next rounds)
 //!                                 7. every `snapshot_interval` entries: start a snapshot
 //!                                    of the store, made by a thread (`snapshotter`)
 //! ```
@@ -159,6 +161,9 @@ impl Driver {
                         }
                     }
                 }
+                // Committed entries left over from the last Ready (a round applies at most
+                // MAX_APPLY_PER_READY of them): go on once ticks and messages had their turn.
+                _ = tokio::task::yield_now(), if self.raw.has_ready() => {}
             }
             if self.raw.has_ready()
                 && let Err(e) = self.on_ready()

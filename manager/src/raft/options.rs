@@ -2,6 +2,14 @@
 
 use std::time::Duration;
 
+/// The most committed entries (in bytes) one Ready hands the driver to apply (raft-rs gives
+/// at least one entry even if it is larger). A member applying a long run of large entries
+/// (a leader's scheduler rewriting 100,000 tasks: 50 entries of 2,000 changes) applies them
+/// a slice per loop round, ticking and answering heartbeats in between, instead of falling
+/// silent for seconds, which made a two-member swarm's leader step down (check-quorum)
+/// again and again.
+pub const MAX_APPLY_PER_READY: u64 = 256 * 1024;
+
 /// How the raft driver runs. Defaults: tick 100 ms, heartbeat every tick, election after 10
 /// ticks (1 s), check-quorum and pre-vote on, a snapshot every 10,000 entries keeping 500.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +97,7 @@ impl RaftOptions {
             heartbeat_tick: self.heartbeat_tick,
             applied,
             max_size_per_msg: 1024 * 1024,
+            max_committed_size_per_ready: MAX_APPLY_PER_READY,
             max_inflight_msgs: 256,
             check_quorum: self.check_quorum,
             pre_vote: self.pre_vote,
