@@ -45,6 +45,14 @@ pub struct UpdateArgs {
     /// Validity of node certificates issued from now on, e.g. 2160h
     #[arg(long, value_name = "DURATION", value_parser = |s: &str| crate::parse::duration(s).map_err(|r| r.to_string()))]
     pub cert_expiry: Option<std::time::Duration>,
+    /// Raft log entries between snapshots of the managers' store (Docker's
+    /// `--snapshot-interval`)
+    #[arg(long, value_name = "N")]
+    pub snapshot_interval: Option<u64>,
+    /// Raft log entries kept behind each snapshot for managers that lag (a manager further
+    /// behind receives the snapshot)
+    #[arg(long, value_name = "N")]
+    pub log_entries_for_slow_followers: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -136,6 +144,15 @@ async fn update(c: &mut Client, out: &mut dyn Write, a: &UpdateArgs) -> Result<(
         spec.ca_config = Some(CaConfig {
             node_cert_expiry_secs: d.as_secs(),
         });
+    }
+    if a.snapshot_interval.is_some() || a.log_entries_for_slow_followers.is_some() {
+        let raft = spec.raft.get_or_insert_with(Default::default);
+        if let Some(n) = a.snapshot_interval {
+            raft.snapshot_interval = n;
+        }
+        if let Some(n) = a.log_entries_for_slow_followers {
+            raft.log_entries_for_slow_followers = n;
+        }
     }
     c.update_cluster(UpdateClusterRequest {
         cluster_id: cluster.id.clone(),

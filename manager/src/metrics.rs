@@ -49,6 +49,38 @@ pub static RAFT_APPLIED_ENTRIES: LazyLock<IntCounter> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
+/// Raft snapshots by what happened to them: `taken` (of this manager's store, compacting
+/// its log), `sent` (streamed to a member whose log is too far behind), `installed` (received
+/// from the leader in place of the log).
+pub static RAFT_SNAPSHOTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        Opts::new(
+            "swarm_raft_snapshots_total",
+            "Raft snapshots taken, sent to other managers, and installed from the leader"
+        ),
+        &["event"]
+    )
+    .expect("metric registers once")
+});
+
+/// Chunks of the raft snapshots sent to other managers.
+pub static RAFT_SNAPSHOT_CHUNKS_SENT: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "swarm_raft_snapshot_chunks_sent_total",
+        "Chunks (of at most 1 MiB) of raft snapshots sent to other managers"
+    )
+    .expect("metric registers once")
+});
+
+/// Bytes of the raft snapshots sent to other managers.
+pub static RAFT_SNAPSHOT_BYTES_SENT: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "swarm_raft_snapshot_sent_bytes_total",
+        "Bytes of raft snapshot messages sent to other managers"
+    )
+    .expect("metric registers once")
+});
+
 /// 1 while this manager is the raft leader.
 pub static RAFT_LEADER: LazyLock<IntGauge> = LazyLock::new(|| {
     register_int_gauge!(

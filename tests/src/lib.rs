@@ -1,5 +1,6 @@
 //! Harness for end-to-end tests: real `swarm-manager`, `swarm-agent` and `swarmctl`
-//! processes on 127.0.0.1 with temp state dirs, and condition waits with deadlines.
+//! processes on 127.0.0.1 (or in network namespaces, [`netns`]) with temp state dirs, and
+//! condition waits with deadlines. [`cluster`] forms and compares several managers.
 //!
 //! The binaries are looked up next to the test executable (`target/<profile>/`); build
 //! them first with `cargo build --workspace --bins` (the README's test command does).
@@ -11,6 +12,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde_json::Value;
+
+pub mod cluster;
+pub mod netns;
 
 /// Path of a workspace binary built alongside the tests.
 pub fn bin(name: &str) -> PathBuf {
@@ -49,6 +53,30 @@ pub fn wait_for<T>(what: &str, deadline: Duration, mut check: impl FnMut() -> Op
             panic!("timed out after {deadline:?} waiting for: {what}");
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The longest one swarmctl command may take in a test.
+pub const CTL_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Runs `cmd` to completion and returns its output; if it runs longer than `deadline` it is
+/// killed and the test fails naming `what`.
+pub fn output_within(mut cmd: Command, deadline: Duration, what: &str) -> Output {
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {what}: {e}"));
+    let pid = child.id().to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    match rx.recv_timeout(deadline) {
+        Ok(out) => out.unwrap_or_else(|e| panic!("waiting for {what}: {e}")),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+            panic!("{what} did not finish within {deadline:?} (killed)")
+        }
     }
 }
 
@@ -124,10 +152,46 @@ impl Drop for Proc {
     }
 }
 
+/// Where a process runs: the IP address it listens on, and the command prefix that puts it
+/// there (`ip netns exec NS` for a network namespace, nothing for loopback).
+#[derive(Debug, Clone)]
+pub struct Host {
+    pub ip: String,
+    pub prefix: Vec<String>,
+}
+
+impl Host {
+    /// 127.0.0.1 in the test's own network namespace.
+    pub fn loopback() -> Self {
+        Self {
+            ip: "127.0.0.1".into(),
+            prefix: Vec::new(),
+        }
+    }
+
+    /// Starts `program args…` on this host, as [`Proc::spawn`] does.
+    pub fn spawn(
+        &self,
+        name: &str,
+        program: &Path,
+        args: &[String],
+        log: &Path,
+    ) -> anyhow::Result<Proc> {
+        let Some((first, rest)) = self.prefix.split_first() else {
+            return Proc::spawn(name, program, args, log);
+        };
+        let mut all = rest.to_vec();
+        all.push(program.display().to_string());
+        all.extend(args.iter().cloned());
+        Proc::spawn(name, Path::new(first), &all, log)
+    }
+}
+
 /// A manager process with its own state dir and ports.
 pub struct ManagerProc {
     pub proc: Proc,
     pub state_dir: PathBuf,
+    pub host: Host,
     pub port: u16,
     pub extra: Vec<String>,
 }
@@ -135,9 +199,14 @@ pub struct ManagerProc {
 impl ManagerProc {
     /// `swarm-manager init` in `state_dir` on a fresh loopback port; waits for the socket.
     pub fn init(state_dir: &Path, extra: &[&str]) -> anyhow::Result<Self> {
+        Self::init_on(&Host::loopback(), state_dir, extra)
+    }
+
+    /// [`init`](Self::init) listening on `host`.
+    pub fn init_on(host: &Host, state_dir: &Path, extra: &[&str]) -> anyhow::Result<Self> {
         let port = free_port();
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let mut m = Self::start("init", state_dir, port, &extra)?;
+        let mut m = Self::start("init", host, state_dir, port, &extra)?;
         m.extra = extra;
         Ok(m)
     }
@@ -145,6 +214,17 @@ impl ManagerProc {
     /// `swarm-manager join` through `remote` with the manager token, in `state_dir` on a fresh
     /// loopback port; waits until it answers.
     pub fn join(state_dir: &Path, remote: &ManagerProc, extra: &[&str]) -> anyhow::Result<Self> {
+        Self::join_on(&Host::loopback(), state_dir, remote, extra)
+    }
+
+    /// [`join`](Self::join) listening on `host`.
+    pub fn join_on(
+        host: &Host,
+        state_dir: &Path,
+        remote: &ManagerProc,
+        extra: &[&str],
+    ) -> anyhow::Result<Self> {
+        // A port free on loopback; in a network namespace of its own every port is free.
         let port = free_port();
         let mut args: Vec<String> = vec![
             "--remote".into(),
@@ -153,7 +233,7 @@ impl ManagerProc {
             remote.manager_token(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        Self::start("join", state_dir, port, &args)
+        Self::start("join", host, state_dir, port, &args)
     }
 
     /// This manager's node id (from its state.json).
@@ -163,22 +243,29 @@ impl ManagerProc {
         v["node_id"].as_str().expect("node_id").to_string()
     }
 
-    fn start(cmd: &str, state_dir: &Path, port: u16, extra: &[String]) -> anyhow::Result<Self> {
+    fn start(
+        cmd: &str,
+        host: &Host,
+        state_dir: &Path,
+        port: u16,
+        extra: &[String],
+    ) -> anyhow::Result<Self> {
         let mut args = vec![
             cmd.to_string(),
             "--state-dir".into(),
             state_dir.display().to_string(),
             "--listen-addr".into(),
-            format!("127.0.0.1:{port}"),
+            format!("{}:{port}", host.ip),
             "--hostname".into(),
             "manager-1".into(),
         ];
         args.extend(extra.iter().cloned());
         let log = state_dir.with_extension(format!("{cmd}.log"));
-        let proc = Proc::spawn("swarm-manager", &bin("swarm-manager"), &args, &log)?;
-        let m = Self {
+        let proc = host.spawn("swarm-manager", &bin("swarm-manager"), &args, &log)?;
+        let mut m = Self {
             proc,
             state_dir: state_dir.to_path_buf(),
+            host: host.clone(),
             port,
             extra: extra.to_vec(),
         };
@@ -196,7 +283,7 @@ impl ManagerProc {
         self.proc.kill9();
         let mut extra = self.run_args();
         extra.extend(more.iter().map(|s| s.to_string()));
-        let m = Self::start("run", &self.state_dir, self.port, &extra)?;
+        let m = Self::start("run", &self.host, &self.state_dir, self.port, &extra)?;
         *self = m;
         Ok(())
     }
@@ -235,7 +322,8 @@ impl ManagerProc {
         ];
         args.extend(self.run_args());
         args.extend(more.iter().map(|s| s.to_string()));
-        Proc::spawn("swarm-manager", &bin("swarm-manager"), &args, log)
+        self.host
+            .spawn("swarm-manager", &bin("swarm-manager"), &args, log)
     }
 
     /// The control socket path.
@@ -243,14 +331,21 @@ impl ManagerProc {
         self.state_dir.join("control.sock")
     }
 
-    /// `127.0.0.1:PORT`.
+    /// `IP:PORT` of its listener (`127.0.0.1:PORT` on loopback).
     pub fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.host.ip, self.port)
     }
 
-    fn wait_ready(&self) -> anyhow::Result<()> {
+    /// Waits until the control socket answers; fails at once if the process exits.
+    fn wait_ready(&mut self) -> anyhow::Result<()> {
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(30) {
+            if let Some(status) = self.proc.child.try_wait()? {
+                bail!(
+                    "manager exited ({status}) before it was ready; its output:\n{}",
+                    self.proc.output()
+                );
+            }
             if self.socket().exists() {
                 let out = self.ctl(&["cluster", "inspect", "--format", "json"]);
                 if out.status.success() {
@@ -265,7 +360,8 @@ impl ManagerProc {
         )
     }
 
-    /// Runs swarmctl against this manager.
+    /// Runs swarmctl against this manager (killed, and the test failed, if it takes longer
+    /// than [`CTL_DEADLINE`]).
     pub fn ctl(&self, args: &[&str]) -> Output {
         swarmctl(&self.socket(), args)
     }
@@ -318,13 +414,9 @@ impl ManagerProc {
 
 /// Runs swarmctl against the manager whose control socket is `socket`.
 pub fn swarmctl(socket: &Path, args: &[&str]) -> Output {
-    Command::new(bin("swarmctl"))
-        .arg("--socket")
-        .arg(socket)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run swarmctl")
+    let mut cmd = Command::new(bin("swarmctl"));
+    cmd.arg("--socket").arg(socket).args(args);
+    output_within(cmd, CTL_DEADLINE, &format!("swarmctl {args:?}"))
 }
 
 /// The stdout of swarmctl `args` that gave `out`, panicking with its stderr on failure.

@@ -7,18 +7,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use swarm_tests::cluster::{
+    leader_node, local_service_names, local_services, managers, wait_identical,
+};
 use swarm_tests::{ManagerProc, init_tracing, spawn_agent, wait_for};
-
-/// `n` managers: the first made by init, each next one joined through the one before (from
-/// the third on, a follower: its join is forwarded to the leader).
-fn managers(dir: &Path, n: usize, extra: &[&str]) -> Vec<ManagerProc> {
-    let mut ms = vec![ManagerProc::init(&dir.join("m0"), extra).unwrap()];
-    for i in 1..n {
-        let m = ManagerProc::join(&dir.join(format!("m{i}")), &ms[i - 1], extra).unwrap();
-        ms.push(m);
-    }
-    ms
-}
 
 fn three_managers(dir: &Path, extra: &[&str]) -> Vec<ManagerProc> {
     managers(dir, 3, extra)
@@ -37,60 +29,6 @@ fn create_web(m: &ManagerProc, replicas: u32) {
         &replicas,
         "app:1",
     ]);
-}
-
-/// Service names in `m`'s own copy of the store, with their versions.
-fn local_services(m: &ManagerProc) -> BTreeSet<(String, u64)> {
-    let out = m.ctl(&["service", "ls", "--local-read", "--format", "json"]);
-    if !out.status.success() {
-        return BTreeSet::new();
-    }
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .map(|s| {
-            (
-                s["spec"]["annotations"]["name"]
-                    .as_str()
-                    .unwrap_or("")
-                    .to_string(),
-                s["meta"]["version"].as_u64().unwrap_or(0),
-            )
-        })
-        .collect()
-}
-
-/// The node id the managers' Nodes name as leader, asked through `m`.
-fn leader_node(m: &ManagerProc) -> Option<String> {
-    let out = m.ctl(&["node", "ls", "--format", "json"]);
-    if !out.status.success() {
-        return None;
-    }
-    let v: Value = serde_json::from_slice(&out.stdout).ok()?;
-    let leaders: Vec<String> = v
-        .as_array()?
-        .iter()
-        .filter(|n| n["manager_status"]["leader"].as_bool() == Some(true))
-        .map(|n| n["id"].as_str().unwrap_or("").to_string())
-        .collect();
-    (leaders.len() == 1).then(|| leaders[0].clone())
-}
-
-/// Waits until every manager in `ms` holds exactly the same services (and versions), and
-/// returns them.
-fn wait_identical(ms: &[&ManagerProc], deadline: Duration) -> BTreeSet<(String, u64)> {
-    wait_for(
-        "every manager's store to hold the same services",
-        deadline,
-        || {
-            let first = local_services(ms[0]);
-            ms[1..]
-                .iter()
-                .all(|m| local_services(m) == first)
-                .then_some(first)
-        },
-    )
 }
 
 #[test]
@@ -299,7 +237,7 @@ fn m30_without_quorum_writes_are_refused_and_reads_answer() {
     ms[2].proc.kill9();
     let alone = ManagerProc::init(&state_dir, &["--no-agent", "--force-new-cluster"]).unwrap();
     alone.ctl_ok(&["service", "create", "-d", "--name", "after", "app:1"]);
-    let names: BTreeSet<String> = local_services(&alone).into_iter().map(|(n, _)| n).collect();
+    let names = local_service_names(&alone);
     assert_eq!(
         names,
         ["after", "before"].into_iter().map(String::from).collect()

@@ -27,5 +27,8 @@ pub use files::{CertError, NodeCerts, certs_dir};
 pub use identity::{NodeIdentity, OU_MANAGER, OU_WORKER};
 pub use renewal::renew_at;
 pub use rustls::ClientConfig;
-pub use tls::{SERVER_NAME, client_config_resolving, connect, server_config, server_verified};
+pub use tls::{
+    KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT, SERVER_NAME, client_config_resolving, connect,
+    server_config, server_verified,
+};
 pub use token::{JoinToken, TokenError, root_digest};

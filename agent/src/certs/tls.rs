@@ -153,7 +153,20 @@ pub(crate) fn unverified() -> Arc<ClientConfig> {
     )
 }
 
+/// How often a channel pings its peer (HTTP/2 PING), also while no call is open.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(3);
+
+/// How long a ping may go unanswered before the connection is closed and its calls fail.
+/// Generous: a peer busy for seconds (a debug build applying 100,000 task updates) is slow,
+/// not gone, and closing its connections would fail calls that were about to succeed.
+pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Dials `addr` (`host:port`) with `tls` and returns a connected channel.
+///
+/// The channel pings its peer every [`KEEPALIVE_INTERVAL`]: a peer cut off by a network
+/// partition leaves the TCP connection open but silent, and without pings a call in flight
+/// on it (a write forwarded to the leader, a raft stream) would wait forever. With them it
+/// fails within [`KEEPALIVE_INTERVAL`] + [`KEEPALIVE_TIMEOUT`], and the caller redials.
 ///
 /// # Errors
 /// The address is not a valid URI authority, or TCP, TLS or HTTP/2 setup fails within
@@ -165,7 +178,10 @@ pub async fn connect(
 ) -> Result<Channel, tonic::transport::Error> {
     let endpoint = Endpoint::from_shared(format!("http://{addr}"))?
         .connect_timeout(timeout)
-        .tcp_nodelay(true);
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+        .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+        .keep_alive_while_idle(true);
     let connector = tower::service_fn(move |uri: Uri| {
         let tls = Arc::clone(&tls);
         async move {

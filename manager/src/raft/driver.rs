@@ -8,6 +8,10 @@
 //!                                 4. persist entries + hard state (fsync)
 //!                                 5. send messages that needed the persist
 //!                                 6. advance, apply what the light ready committed
+//!                                    (at most MAX_APPLY_PER_READY bytes of entries a
+//!                                    round; the rest in the next rounds)
+//!                                 7. every `snapshot_interval` entries: start a snapshot
+//!                                    of the store, made by a thread (`snapshotter`)
 //! ```
 //! This is raft-rs's documented Ready order (`examples/five_mem_node`). A storage error is
 //! fatal: the loop stops rather than run on state it could not make durable.
@@ -29,6 +33,7 @@ use super::handle::{Command, RaftHandle, RaftStatus, Reply};
 
 type ConfReply = tokio::sync::oneshot::Sender<Result<ConfState, StoreError>>;
 use super::options::RaftOptions;
+use super::snapshotter::Snapshotter;
 use super::storage::RaftStorage;
 use super::transport::Transport;
 use crate::metrics;
@@ -101,6 +106,7 @@ pub fn start(
         status: status_tx,
         last_snapshot: index,
         heard: HashMap::new(),
+        snapshotter: Snapshotter::default(),
         options,
     };
     let join = tokio::spawn(driver.run(rx, shutdown));
@@ -116,9 +122,11 @@ struct Driver {
     /// Membership changes of this member waiting to apply, by the index of their entry.
     conf_waiters: Vec<(u64, ConfReply)>,
     status: watch::Sender<RaftStatus>,
+    /// Index of the last snapshot made or installed.
     last_snapshot: u64,
     /// When each peer was last heard from: the leader's view of who is reachable.
     heard: HashMap<u64, Instant>,
+    snapshotter: Snapshotter,
     options: RaftOptions,
 }
 
@@ -156,6 +164,9 @@ impl Driver {
                         }
                     }
                 }
+                // Committed entries left over from the last Ready (a round applies at most
+                // MAX_APPLY_PER_READY of them): go on once ticks and messages had their turn.
+                _ = tokio::task::yield_now(), if self.raw.has_ready() => {}
             }
             if self.raw.has_ready()
                 && let Err(e) = self.on_ready()
@@ -168,6 +179,9 @@ impl Driver {
             }
         };
         self.fail_waiters("raft is shut down");
+        if let Err(e) = self.snapshotter.finished(true) {
+            tracing::error!(error = %e, "the last raft snapshot could not be made");
+        }
         result
     }
 
@@ -282,12 +296,29 @@ impl Driver {
 
     fn install_snapshot(&mut self, snapshot: raft::prelude::Snapshot) -> Result<(), DriverError> {
         let index = snapshot.get_metadata().index;
+        // A snapshot of our own being made must not compact the log this one replaces.
+        self.snapshotter.finished(true)?;
+        let at = Instant::now();
+        let bytes = snapshot.data.len();
         let decoded = StoreSnapshot::decode(&snapshot.data[..])
             .map_err(|source| DriverError::Snapshot { index, source })?;
+        let decode = at.elapsed();
         let voters = snapshot.get_metadata().get_conf_state().voters.clone();
         self.raw.store().apply_snapshot(snapshot)?;
+        let persist = at.elapsed() - decode;
         self.status.send_modify(|s| s.voters = voters);
         self.memory.restore(Tables::from_snapshot(decoded, index));
+        metrics::RAFT_SNAPSHOTS
+            .with_label_values(&["installed"])
+            .inc();
+        tracing::info!(
+            index,
+            bytes,
+            ?decode,
+            ?persist,
+            took = ?at.elapsed(),
+            "raft snapshot from the leader installed"
+        );
         self.last_snapshot = index;
         self.status.send_modify(|s| s.applied = index);
         Ok(())
@@ -386,7 +417,21 @@ impl Driver {
         batches.clear();
     }
 
+    /// Collects the snapshot made off the loop, if it is done, and starts the next one when
+    /// one is due (every `snapshot_interval` entries) or raft asked for one (a member needs
+    /// a newer one than storage holds).
     fn maybe_snapshot(&mut self, applied: u64) -> Result<(), DriverError> {
+        if let Some(index) = self.snapshotter.finished(false)? {
+            self.last_snapshot = index;
+        }
+        if self.snapshotter.busy() {
+            return Ok(());
+        }
+        let view = self.memory.view();
+        let spec = view
+            .the_cluster()
+            .and_then(|c| c.spec.as_ref()?.raft.as_ref());
+        self.options.follow_snapshot_spec(spec);
         let wanted = self.raw.store().snapshot_requested();
         let due = applied >= self.last_snapshot + self.options.snapshot_interval;
         if !(due || wanted && applied > self.last_snapshot) {
@@ -397,15 +442,14 @@ impl Driver {
             // before their commit index is persisted): snapshot at a later round.
             return Ok(());
         }
-        let view = self.memory.view();
         debug_assert_eq!(view.index, applied);
-        let data = view.to_snapshot().encode_to_vec();
         let conf_state = self.raw.store().conf_state();
-        self.raw
-            .store()
-            .create_snapshot(applied, conf_state, data, self.options.keep_entries)?;
-        tracing::info!(index = applied, "raft snapshot taken, log compacted");
-        self.last_snapshot = applied;
+        self.snapshotter.start(
+            self.raw.store().clone(),
+            view,
+            conf_state,
+            self.options.keep_entries,
+        );
         Ok(())
     }
 

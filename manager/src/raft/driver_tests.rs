@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use raft::prelude::ConfState;
-use swarm_proto::{Annotations, Service, ServiceSpec};
+use swarm_proto::{Annotations, Cluster, ClusterSpec, RaftConfig, Service, ServiceSpec};
 use tokio_util::sync::CancellationToken;
 
 use crate::raft::storage::RaftStorage;
@@ -144,6 +144,48 @@ async fn t20_snapshots_compact_and_restore() {
         "snapshot + log replay lost services"
     );
     r.stop().await;
+}
+
+#[tokio::test]
+async fn t25_the_cluster_spec_sets_the_snapshot_interval_at_run_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("raft.redb");
+    let r = boot(&path, RaftOptions::new(5)).await;
+    let cluster = Cluster {
+        id: "c".into(),
+        spec: Some(ClusterSpec {
+            raft: Some(RaftConfig {
+                snapshot_interval: 3,
+                log_entries_for_slow_followers: 0,
+                ..RaftOptions::new(5).to_spec()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let set = r
+        .store
+        .write_atomic(vec![store::create(cluster)])
+        .await
+        .unwrap();
+    for i in 0..4 {
+        r.store
+            .write_atomic(vec![store::create(service(i))])
+            .await
+            .unwrap();
+    }
+    r.stop().await;
+    let storage = RaftStorage::open(&path).unwrap();
+    let snap = storage.snapshot_now().unwrap().get_metadata().index;
+    assert!(
+        snap >= set,
+        "a snapshot is due from the entry that sets an interval of 3 ({set}), not at {snap}"
+    );
+    assert_eq!(
+        storage.first_index(),
+        snap,
+        "no entry kept before the snapshot"
+    );
 }
 
 #[tokio::test]

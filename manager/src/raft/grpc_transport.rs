@@ -25,6 +25,7 @@ use super::RaftHandle;
 use super::chunks::split;
 use super::peers::PeerAddrs;
 use super::transport::Transport;
+use crate::metrics;
 
 /// Messages queued per peer before new ones are dropped.
 const QUEUE: usize = 4096;
@@ -151,14 +152,19 @@ async fn peer_loop(to: u64, mut rx: mpsc::Receiver<Message>, inner: Arc<Inner>) 
                 },
             };
             let snapshot = m.get_msg_type() == MessageType::MsgSnapshot;
+            let pieces = split(&m);
+            let (count, bytes) = (pieces.len(), pieces.iter().map(|c| c.data.len()).sum());
             let mut sent = true;
-            for chunk in split(&m) {
+            for chunk in pieces {
                 if chunks.send(chunk).await.is_err() {
                     sent = false;
                     break;
                 }
             }
             if snapshot {
+                if sent {
+                    snapshot_metrics(to, &m, count, bytes);
+                }
                 inner.snapshot_sent(to, sent);
             }
             if !sent {
@@ -169,6 +175,20 @@ async fn peer_loop(to: u64, mut rx: mpsc::Receiver<Message>, inner: Arc<Inner>) 
         inner.unreachable(to);
         pause(&inner, &mut rx).await;
     }
+}
+
+/// Counts and logs a snapshot handed to the stream in `chunks` pieces of `bytes` in all.
+fn snapshot_metrics(to: u64, m: &Message, chunks: usize, bytes: usize) {
+    metrics::RAFT_SNAPSHOTS.with_label_values(&["sent"]).inc();
+    metrics::RAFT_SNAPSHOT_CHUNKS_SENT.inc_by(chunks as u64);
+    metrics::RAFT_SNAPSHOT_BYTES_SENT.inc_by(bytes as u64);
+    tracing::info!(
+        to = format_args!("{to:x}"),
+        index = m.get_snapshot().get_metadata().index,
+        bytes,
+        chunks,
+        "raft snapshot sent"
+    );
 }
 
 /// Reports a message that could not be sent.

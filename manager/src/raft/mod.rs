@@ -1,7 +1,8 @@
 //! Raft: the consensus layer. A raft-rs `RawNode` driven by one loop ([`driver`]), its log
-//! in redb ([`storage`]), messages to peers through a [`transport::Transport`] — between
-//! managers the [`GrpcTransport`] (mTLS streams, [`chunks`] for large snapshots) into each
-//! peer's [`RaftApi`], at the addresses [`PeerAddrs`] finds in the store.
+//! in redb ([`storage`]), store snapshots made off that loop (`snapshotter`), messages to
+//! peers through a [`transport::Transport`] — between managers the [`GrpcTransport`] (mTLS
+//! streams, [`chunks`] for large snapshots) into each peer's [`RaftApi`], at the addresses
+//! [`PeerAddrs`] finds in the store.
 
 pub mod chunks;
 mod driver;
@@ -13,6 +14,7 @@ mod options;
 pub mod peers;
 mod sealer;
 mod service;
+mod snapshotter;
 pub mod storage;
 pub mod transport;
 

@@ -2,6 +2,14 @@
 
 use std::time::Duration;
 
+/// The most committed entries (in bytes) one Ready hands the driver to apply (raft-rs gives
+/// at least one entry even if it is larger). A member applying a long run of large entries
+/// (a leader's scheduler rewriting 100,000 tasks: 50 entries of 2,000 changes) applies them
+/// a slice per loop round, ticking and answering heartbeats in between, instead of falling
+/// silent for seconds, which made a two-member swarm's leader step down (check-quorum)
+/// again and again.
+pub const MAX_APPLY_PER_READY: u64 = 256 * 1024;
+
 /// How the raft driver runs. Defaults: tick 100 ms, heartbeat every tick, election after 10
 /// ticks (1 s), check-quorum and pre-vote on, a snapshot every 10,000 entries keeping 500.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +63,20 @@ impl RaftOptions {
         o
     }
 
+    /// Takes the snapshot settings of the cluster spec `spec` (`swarmctl cluster update
+    /// --snapshot-interval N --log-entries-for-slow-followers M`): a running member follows
+    /// them whenever the spec changes, as SwarmKit reads them from the cluster object at each
+    /// check (`getCurrentRaftConfig`). The other settings take effect at start. A zero
+    /// interval (no spec) keeps the current one.
+    pub fn follow_snapshot_spec(&mut self, spec: Option<&swarm_proto::RaftConfig>) {
+        if let Some(s) = spec {
+            if s.snapshot_interval > 0 {
+                self.snapshot_interval = s.snapshot_interval;
+            }
+            self.keep_entries = s.log_entries_for_slow_followers;
+        }
+    }
+
     /// The cluster spec these options describe (what `init` writes).
     pub fn to_spec(&self) -> swarm_proto::RaftConfig {
         swarm_proto::RaftConfig {
@@ -75,6 +97,7 @@ impl RaftOptions {
             heartbeat_tick: self.heartbeat_tick,
             applied,
             max_size_per_msg: 1024 * 1024,
+            max_committed_size_per_ready: MAX_APPLY_PER_READY,
             max_inflight_msgs: 256,
             check_quorum: self.check_quorum,
             pre_vote: self.pre_vote,
@@ -95,5 +118,25 @@ mod tests {
         o.pre_vote = false;
         assert_eq!(RaftOptions::from_spec(7, Some(&o.to_spec())), o);
         assert_eq!(RaftOptions::from_spec(7, None), RaftOptions::new(7));
+    }
+
+    #[test]
+    fn a_running_member_follows_only_the_snapshot_settings() {
+        let mut o = RaftOptions::new(7);
+        let spec = swarm_proto::RaftConfig {
+            snapshot_interval: 5,
+            log_entries_for_slow_followers: 0,
+            tick_ms: 10,
+            ..Default::default()
+        };
+        o.follow_snapshot_spec(Some(&spec));
+        assert_eq!((o.snapshot_interval, o.keep_entries), (5, 0));
+        assert_eq!(
+            o.tick,
+            Duration::from_millis(100),
+            "the tick applies at start"
+        );
+        o.follow_snapshot_spec(None);
+        assert_eq!(o.snapshot_interval, 5, "no spec keeps the settings");
     }
 }
