@@ -3,7 +3,7 @@
 //! condition waits with deadlines. [`cluster`] forms and compares several managers.
 //!
 //! The binaries are looked up next to the test executable (`target/<profile>/`); build
-//! them first with `cargo build --workspace --bins` (the README's test command does).
+//! them first with `cargo build --workspace --all-targets` (the README's test command does).
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -27,7 +27,7 @@ pub fn bin(name: &str) -> PathBuf {
     let path = dir.join(name);
     assert!(
         path.exists(),
-        "{} is missing: run `cargo build --workspace --bins` before the end-to-end tests",
+        "{} is missing: run `cargo build --workspace --all-targets` before the end-to-end tests",
         path.display()
     );
     path
