@@ -8,7 +8,7 @@ use swarm_proto::{
     store_object::Object as O,
 };
 
-use super::tables::{Object, Tables, service_name};
+use super::tables::{Id, Object, Tables, service_name};
 use super::watch::Event;
 
 /// Why one action of a batch was not applied.
@@ -58,7 +58,12 @@ impl Tables {
     /// Applies `batch`, committed at raft `index`, returning its outcome and the events to
     /// deliver to watchers. An atomic batch with a conflict leaves the tables untouched.
     pub fn apply(&mut self, index: u64, batch: &StoreBatch) -> (ApplyOutcome, Vec<Event>) {
-        let before = batch.atomic.then(|| self.clone());
+        // An action changes nothing unless it applies (every check comes before the first
+        // write), so only an atomic batch of several actions needs a copy to roll back to.
+        // Taking one for every batch would be O(1) but not free: it shares every node of
+        // the maps, so each write after it path-copies nodes that it could have changed in
+        // place, and the copies are freed again when `before` drops.
+        let before = (batch.atomic && batch.actions.len() > 1).then(|| self.clone());
         let mut outcome = ApplyOutcome {
             index,
             rejected: Vec::new(),
@@ -172,10 +177,10 @@ impl Tables {
     fn remove(&mut self, object: &O) -> Result<Event, Conflict> {
         let (kind, id) = kind_and_id(object);
         let removed = match object {
-            O::Node(n) => self.nodes.remove(&n.id).map(Object::Node),
+            O::Node(n) => self.nodes.remove(n.id.as_str()).map(Object::Node),
             O::Service(s) => self.delete_service(&s.id).map(Object::Service),
             O::Task(t) => self.delete_task(&t.id).map(Object::Task),
-            O::Cluster(c) => self.clusters.remove(&c.id).map(Object::Cluster),
+            O::Cluster(c) => self.clusters.remove(c.id.as_str()).map(Object::Cluster),
             O::Artifact(a) => self.delete_artifact(&a.id).map(Object::Artifact),
             O::BlobChunk(_) => None,
         };
@@ -243,11 +248,23 @@ impl Tables {
 
     fn get(&self, object: &O) -> Option<Object> {
         match object {
-            O::Node(n) => self.nodes.get(&n.id).cloned().map(Object::Node),
-            O::Service(s) => self.services.get(&s.id).cloned().map(Object::Service),
+            O::Node(n) => self.nodes.get(n.id.as_str()).cloned().map(Object::Node),
+            O::Service(s) => self
+                .services
+                .get(s.id.as_str())
+                .cloned()
+                .map(Object::Service),
             O::Task(t) => self.tasks.get(t.id.as_str()).cloned().map(Object::Task),
-            O::Cluster(c) => self.clusters.get(&c.id).cloned().map(Object::Cluster),
-            O::Artifact(a) => self.artifacts.get(&a.id).cloned().map(Object::Artifact),
+            O::Cluster(c) => self
+                .clusters
+                .get(c.id.as_str())
+                .cloned()
+                .map(Object::Cluster),
+            O::Artifact(a) => self
+                .artifacts
+                .get(a.id.as_str())
+                .cloned()
+                .map(Object::Artifact),
             O::BlobChunk(_) => None,
         }
     }
@@ -266,7 +283,7 @@ impl Tables {
                 let mut n = n.clone();
                 stamp(&mut n.meta, index, created);
                 let n = Arc::new(n);
-                self.nodes.insert(n.id.clone(), n.clone());
+                self.nodes.insert(Id::from(n.id.as_str()), n.clone());
                 Object::Node(n)
             }
             O::Service(s) => {
@@ -287,7 +304,7 @@ impl Tables {
                 let mut c = c.clone();
                 stamp(&mut c.meta, index, created);
                 let c = Arc::new(c);
-                self.clusters.insert(c.id.clone(), c.clone());
+                self.clusters.insert(Id::from(c.id.as_str()), c.clone());
                 Object::Cluster(c)
             }
             O::Artifact(a) => {

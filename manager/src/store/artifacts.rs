@@ -8,7 +8,7 @@ use std::sync::Arc;
 use swarm_proto::Artifact;
 
 use super::lookup::LookupError;
-use super::tables::Tables;
+use super::tables::{Id, Tables};
 
 /// The tag a `NAME` without one means, as in Docker.
 pub const DEFAULT_TAG: &str = "latest";
@@ -36,7 +36,7 @@ impl Tables {
     pub fn artifact_by_digest(&self, digest: &str) -> Option<&Arc<Artifact>> {
         self.artifact_digests
             .get(digest)
-            .and_then(|id| self.artifacts.get(id))
+            .and_then(|id| self.artifacts.get(&**id))
     }
 
     /// The artifact that `NAME:TAG` points at. A scan: the artifact table is small (pushed
@@ -91,13 +91,15 @@ impl Tables {
     }
 
     pub(super) fn put_artifact(&mut self, a: Arc<Artifact>) {
-        self.artifact_digests.insert(a.digest.clone(), a.id.clone());
-        self.artifacts.insert(a.id.clone(), a);
+        let id = Id::from(a.id.as_str());
+        self.artifact_digests
+            .insert(Id::from(a.digest.as_str()), id.clone());
+        self.artifacts.insert(id, a);
     }
 
     pub(super) fn delete_artifact(&mut self, id: &str) -> Option<Arc<Artifact>> {
         let old = self.artifacts.remove(id)?;
-        self.artifact_digests.remove(&old.digest);
+        self.artifact_digests.remove(old.digest.as_str());
         Some(old)
     }
 }

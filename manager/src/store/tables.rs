@@ -36,9 +36,10 @@ impl Object {
     }
 }
 
-/// Ids are shared (`Arc<str>`): path-copying a persistent map clones its keys, and a
-/// refcount is far cheaper than a string allocation.
-type Id = Arc<str>;
+/// Ids (and names) are shared (`Arc<str>`) in every map: path-copying a persistent map
+/// clones the keys and values of each node it copies (up to 64 per B-tree leaf), and a
+/// refcount is far cheaper than a string allocation and its later free.
+pub(super) type Id = Arc<str>;
 type Ids = OrdSet<Id>;
 
 /// All objects at one raft index, with their indexes.
@@ -49,20 +50,21 @@ type Ids = OrdSet<Id>;
 pub struct Tables {
     /// Raft index of the last applied entry.
     pub index: u64,
-    pub(super) clusters: OrdMap<String, Arc<Cluster>>,
-    pub(super) nodes: OrdMap<String, Arc<Node>>,
-    pub(super) services: OrdMap<String, Arc<Service>>,
+    pub(super) clusters: OrdMap<Id, Arc<Cluster>>,
+    pub(super) nodes: OrdMap<Id, Arc<Node>>,
+    pub(super) services: OrdMap<Id, Arc<Service>>,
     pub(super) tasks: HashMap<Id, Arc<Task>>,
-    pub(super) service_names: HashMap<String, String>,
+    /// Service id by service name.
+    pub(super) service_names: HashMap<Id, Id>,
     pub(super) tasks_by_service: HashMap<Id, Ids>,
     pub(super) tasks_by_node: HashMap<Id, Ids>,
     /// A slot holds one task or a handful (its history), so a sorted vector is far cheaper
     /// than a tree set.
     pub(super) tasks_by_slot: HashMap<(Id, u64), Arc<Vec<Id>>>,
     /// Artifact metadata by id (the bytes are in the manager's blob store).
-    pub(super) artifacts: OrdMap<String, Arc<Artifact>>,
+    pub(super) artifacts: OrdMap<Id, Arc<Artifact>>,
     /// Artifact id by digest: one artifact per digest.
-    pub(super) artifact_digests: HashMap<String, String>,
+    pub(super) artifact_digests: HashMap<Id, Id>,
     /// Tasks per observed state, kept as tasks are written (metrics read it in O(1)).
     task_states: std::collections::BTreeMap<i32, usize>,
 }
@@ -91,7 +93,7 @@ impl Tables {
     pub fn service_by_name(&self, name: &str) -> Option<&Arc<Service>> {
         self.service_names
             .get(name)
-            .and_then(|id| self.services.get(id))
+            .and_then(|id| self.services.get(&**id))
     }
     /// Services in id order.
     pub fn services(&self) -> impl Iterator<Item = &Arc<Service>> {
@@ -155,6 +157,26 @@ impl Tables {
         }
     }
 
+    /// Every object, encoded as a [`StoreSnapshot`] (the same bytes as
+    /// `to_snapshot().encode_to_vec()`) straight from the shared objects, without copying them
+    /// first: a raft snapshot of a large store is taken every few seconds under heavy writes.
+    pub fn encode_snapshot(&self) -> Vec<u8> {
+        use prost::encoding::message::encode;
+        let mut buf = Vec::new();
+        self.clusters
+            .values()
+            .for_each(|c| encode(1, &**c, &mut buf));
+        self.nodes.values().for_each(|n| encode(2, &**n, &mut buf));
+        self.services
+            .values()
+            .for_each(|s| encode(3, &**s, &mut buf));
+        self.tasks.values().for_each(|t| encode(4, &**t, &mut buf));
+        self.artifacts
+            .values()
+            .for_each(|a| encode(5, &**a, &mut buf));
+        buf
+    }
+
     /// Rebuilds the tables (and every index) from a snapshot taken at `index`.
     pub fn from_snapshot(snapshot: StoreSnapshot, index: u64) -> Self {
         let mut t = Tables {
@@ -162,10 +184,10 @@ impl Tables {
             ..Default::default()
         };
         for c in snapshot.clusters {
-            t.clusters.insert(c.id.clone(), Arc::new(c));
+            t.clusters.insert(Id::from(c.id.as_str()), Arc::new(c));
         }
         for n in snapshot.nodes {
-            t.nodes.insert(n.id.clone(), Arc::new(n));
+            t.nodes.insert(Id::from(n.id.as_str()), Arc::new(n));
         }
         for s in snapshot.services {
             t.put_service(Arc::new(s));
@@ -182,13 +204,22 @@ impl Tables {
     // ---- index maintenance (used by apply) ----
 
     pub(super) fn put_service(&mut self, s: Arc<Service>) {
-        if let Some(old) = self.services.get(&s.id) {
-            let old_name = service_name(old).to_string();
-            self.service_names.remove(&old_name);
+        let id = match self.services.get_key_value(s.id.as_str()) {
+            Some((id, old)) => {
+                let id = id.clone();
+                if service_name(old) != service_name(&s) {
+                    let old_name = service_name(old).to_string();
+                    self.service_names.remove(old_name.as_str());
+                }
+                id
+            }
+            None => Id::from(s.id.as_str()),
+        };
+        if self.service_names.get(service_name(&s)) != Some(&id) {
+            self.service_names
+                .insert(Id::from(service_name(&s)), id.clone());
         }
-        self.service_names
-            .insert(service_name(&s).to_string(), s.id.clone());
-        self.services.insert(s.id.clone(), s);
+        self.services.insert(id, s);
     }
 
     pub(super) fn delete_service(&mut self, id: &str) -> Option<Arc<Service>> {

@@ -133,6 +133,26 @@ fn t30_service_names_are_unique() {
 }
 
 #[test]
+fn t31_renaming_a_service_moves_its_name() {
+    let mut t = Tables::default();
+    t.apply(1, &batch(vec![create(service("s1", "web"))], true));
+    let mut renamed = service("s1", "api");
+    renamed.meta = Some(Meta {
+        version: 1,
+        ..Default::default()
+    });
+    let (out, _) = t.apply(2, &batch(vec![update(renamed)], true));
+    assert!(out.is_clean());
+    assert!(
+        t.service_by_name("web").is_none(),
+        "the old name still resolves"
+    );
+    assert_eq!(t.service_by_name("api").unwrap().id, "s1");
+    let (out, _) = t.apply(3, &batch(vec![create(service("s2", "web"))], true));
+    assert!(out.is_clean(), "the old name is still taken: {out:?}");
+}
+
+#[test]
 fn t40_atomic_batch_is_all_or_nothing() {
     let mut t = Tables::default();
     t.apply(1, &batch(vec![create(service("s1", "web"))], false));
@@ -150,6 +170,14 @@ fn t40_atomic_batch_is_all_or_nothing() {
     assert!(events.is_empty());
     assert!(t.task("t1").is_none(), "atomic batch half-applied");
     assert_eq!(t.index, 2, "the entry is still consumed");
+
+    // One action alone is rolled back without a copy: it writes nothing unless it applies.
+    let before = t.encode_snapshot();
+    let (out, events) = t.apply(3, &batch(vec![create(service("s2", "web"))], true));
+    assert_eq!(out.rejected.len(), 1);
+    assert!(events.is_empty());
+    assert_eq!(t.encode_snapshot(), before);
+    assert_eq!(t.service_by_name("web").unwrap().id, "s1");
 }
 
 #[test]
@@ -276,6 +304,15 @@ fn t70_snapshot_round_trip_rebuilds_indexes() {
                     ..Default::default()
                 }),
                 create(task("t1", "s1", 3, "n1", TaskState::Running)),
+                create(swarm_proto::Cluster {
+                    id: "c1".into(),
+                    ..Default::default()
+                }),
+                create(swarm_proto::Artifact {
+                    id: "a1".into(),
+                    digest: "sha256:ab".into(),
+                    ..Default::default()
+                }),
             ],
             false,
         ),
@@ -286,6 +323,11 @@ fn t70_snapshot_round_trip_rebuilds_indexes() {
     assert_eq!(restored.tasks_by_slot("s1", 3).count(), 1);
     assert_eq!(restored.service_by_name("web").unwrap().id, "s1");
     assert_eq!(restored.to_snapshot(), t.to_snapshot());
+    assert_eq!(
+        t.encode_snapshot(),
+        prost::Message::encode_to_vec(&t.to_snapshot()),
+        "the direct encoding differs from the message's"
+    );
 }
 
 #[test]
