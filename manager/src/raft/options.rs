@@ -101,6 +101,9 @@ impl RaftOptions {
             max_inflight_msgs: 256,
             check_quorum: self.check_quorum,
             pre_vote: self.pre_vote,
+            // Proposals that arrive together go to each follower in one MsgAppend (and get
+            // one response) instead of one message per entry.
+            batch_append: true,
             ..Default::default()
         }
     }
