@@ -6,7 +6,7 @@
 use tokio_util::sync::CancellationToken;
 
 use super::{DataKey, DekFile, UnlockKey};
-use crate::store::{Store, Tables, WatchFilter};
+use crate::store::{EventBatch, Object, Store, Tables, WatchFilter};
 
 /// Runs until `shutdown`.
 pub async fn run(store: Store, file: DekFile, dek: DataKey, shutdown: CancellationToken) {
@@ -18,12 +18,22 @@ pub async fn run(store: Store, file: DekFile, dek: DataKey, shutdown: Cancellati
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 batch = watcher.recv() => match batch {
-                    Some(_) => sync(&store.view(), &file, &dek, &mut stored),
+                    Some(b) if touches_cluster(&b) => sync(&store.view(), &file, &dek, &mut stored),
+                    Some(_) => {}
                     None => break,
                 },
             }
         }
     }
+}
+
+/// Whether `batch` changed the Cluster object (the only one this watches; every write in the
+/// swarm arrives here, so the others are skipped without taking a view).
+fn touches_cluster(batch: &EventBatch) -> bool {
+    batch
+        .events
+        .iter()
+        .any(|e| matches!(e.object(), Object::Cluster(_)))
 }
 
 /// Rewraps if the cluster's unlock key differs from the one last stored.

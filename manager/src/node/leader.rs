@@ -96,10 +96,10 @@ fn refresh_metrics(store: &Store) {
     let view = store.view();
     metrics::STORE_OBJECTS
         .with_label_values(&["nodes"])
-        .set(view.nodes().count() as i64);
+        .set(view.node_count() as i64);
     metrics::STORE_OBJECTS
         .with_label_values(&["services"])
-        .set(view.services().count() as i64);
+        .set(view.service_count() as i64);
     metrics::STORE_OBJECTS
         .with_label_values(&["tasks"])
         .set(view.task_count() as i64);

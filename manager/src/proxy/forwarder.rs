@@ -195,14 +195,14 @@ where
     }
 
     fn call(&mut self, req: http::Request<Body>) -> Self::Future {
-        let status = self.forwarder.inner.raft.status().borrow().clone();
+        let (is_leader, leader_id) = self.forwarder.inner.raft.leadership();
         let route = route(req.uri().path());
         let local = match route {
-            _ if status.is_leader => true,
+            _ if is_leader => true,
             Route::Local => true,
             // No leader, a leader that took us for one, or a client asking for this copy.
             Route::Read => {
-                status.leader_id == 0
+                leader_id == 0
                     || req.headers().contains_key(FORWARDED_HOP)
                     || req.headers().contains_key(READ_LOCAL)
             }

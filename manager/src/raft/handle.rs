@@ -70,6 +70,13 @@ impl RaftHandle {
         self.status.borrow().is_leader
     }
 
+    /// Whether this member leads, and the leader's raft id (0 when unknown), read together
+    /// without copying the status (every proxied call asks).
+    pub fn leadership(&self) -> (bool, u64) {
+        let s = self.status.borrow();
+        (s.is_leader, s.leader_id)
+    }
+
     /// Hands a message from a peer to raft.
     pub async fn step(&self, message: Message) -> Result<(), StoreError> {
         self.tx

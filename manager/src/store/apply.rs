@@ -119,13 +119,13 @@ impl Tables {
     }
 
     fn create(&mut self, index: u64, object: &O) -> Result<Event, Conflict> {
-        let (kind, id) = kind_and_id(object);
-        if self.get(object).is_some() {
+        if self.contains(object) {
+            let (kind, id) = kind_and_id(object);
             return Err(Conflict::AlreadyExists { kind, id });
         }
         if let O::Service(s) = object {
             let name = service_name(s);
-            if self.service_by_name(name).is_some() {
+            if self.service_names.contains_key(name) {
                 return Err(Conflict::NameInUse { name: name.into() });
             }
         }
@@ -246,6 +246,17 @@ impl Tables {
         })
     }
 
+    fn contains(&self, object: &O) -> bool {
+        match object {
+            O::Node(n) => self.nodes.contains_key(n.id.as_str()),
+            O::Service(s) => self.services.contains_key(s.id.as_str()),
+            O::Task(t) => self.tasks.contains_key(t.id.as_str()),
+            O::Cluster(c) => self.clusters.contains_key(c.id.as_str()),
+            O::Artifact(a) => self.artifacts.contains_key(a.id.as_str()),
+            O::BlobChunk(_) => false,
+        }
+    }
+
     fn get(&self, object: &O) -> Option<Object> {
         match object {
             O::Node(n) => self.nodes.get(n.id.as_str()).cloned().map(Object::Node),
@@ -269,7 +280,8 @@ impl Tables {
         }
     }
 
-    /// Stores `object` with `meta.version = index` (keeping `created` when replacing).
+    /// Stores `object` with `meta.version = index`: a new object when `created` is `None`
+    /// (its id and name checked free), else a replacement keeping `created`.
     fn put(&mut self, index: u64, object: &O, created: Option<i64>) -> Object {
         fn stamp(meta: &mut Option<Meta>, index: u64, created: Option<i64>) {
             let m = meta.get_or_insert_with(Meta::default);
@@ -290,7 +302,10 @@ impl Tables {
                 let mut s = s.clone();
                 stamp(&mut s.meta, index, created);
                 let s = Arc::new(s);
-                self.put_service(s.clone());
+                match created {
+                    Some(_) => self.put_service(s.clone()),
+                    None => self.insert_service(s.clone()),
+                }
                 Object::Service(s)
             }
             O::Task(t) => {

@@ -87,6 +87,10 @@ impl Tables {
     pub fn nodes(&self) -> impl Iterator<Item = &Arc<Node>> {
         self.nodes.values()
     }
+    /// How many nodes there are, in O(1).
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
     pub fn service(&self, id: &str) -> Option<&Arc<Service>> {
         self.services.get(id)
     }
@@ -98,6 +102,10 @@ impl Tables {
     /// Services in id order.
     pub fn services(&self) -> impl Iterator<Item = &Arc<Service>> {
         self.services.values()
+    }
+    /// How many services there are, in O(1).
+    pub fn service_count(&self) -> usize {
+        self.services.len()
     }
     pub fn task(&self, id: &str) -> Option<&Arc<Task>> {
         self.tasks.get(id)
@@ -219,6 +227,15 @@ impl Tables {
             self.service_names
                 .insert(Id::from(service_name(&s)), id.clone());
         }
+        self.services.insert(id, s);
+    }
+
+    /// Adds a service whose id and name are known to be free (a create, after its checks):
+    /// one traversal of each map fewer than [`Self::put_service`].
+    pub(super) fn insert_service(&mut self, s: Arc<Service>) {
+        let id = Id::from(s.id.as_str());
+        self.service_names
+            .insert(Id::from(service_name(&s)), id.clone());
         self.services.insert(id, s);
     }
 
