@@ -5,7 +5,8 @@
 //! propose ─┼─▶ RawNode ──Ready──▶ 1. send leader messages
 //!    step ─┘                      2. install snapshot (follower)
 //!                                 3. apply committed entries to the store, answer proposers
-//!                                 4. persist entries + hard state (fsync)
+//!                                 4. persist entries + hard state (fsync; a
+//!                                    commit index alone is written lazily)
 //!                                 5. send messages that needed the persist
 //!                                 6. advance, apply what the light ready committed
 //!                                    (at most MAX_APPLY_PER_READY bytes of entries a
@@ -268,10 +269,17 @@ impl Driver {
         let committed = ready.take_committed_entries();
         self.apply(committed)?;
         let hs: Option<HardState> = ready.hs().cloned();
-        if !ready.entries().is_empty() || hs.is_some() {
+        if ready.must_sync() {
             let at = Instant::now();
             self.raw.store().persist(ready.entries(), hs.as_ref())?;
             metrics::RAFT_PERSIST_SECONDS.observe(at.elapsed().as_secs_f64());
+        } else if let Some(hs) = hs {
+            // No entries, and the term and vote are unchanged: only the commit index moved
+            // (the leader heard from a majority, a follower from the leader). Like the light
+            // ready's commit index below, it is written by the next transaction without an
+            // fsync of its own; a commit index lost in a crash is learned again from the
+            // leader. raft-rs's `must_sync` says exactly this, and etcd does the same.
+            self.raw.store().set_commit(hs.commit);
         }
         if !ready.persisted_messages().is_empty() {
             self.transport.send(ready.take_persisted_messages());
