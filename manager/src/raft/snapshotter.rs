@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use prost::Message as _;
 use raft::prelude::ConfState;
 
 use super::storage::{RaftStorage, StorageError};
@@ -77,7 +76,7 @@ fn make(
 ) -> Result<u64, StorageError> {
     let at = Instant::now();
     let index = view.index;
-    let data = view.to_snapshot().encode_to_vec();
+    let data = view.encode_snapshot();
     let (encode, bytes) = (at.elapsed(), data.len());
     storage.create_snapshot(index, conf_state, data, keep_entries)?;
     metrics::RAFT_SNAPSHOTS.with_label_values(&["taken"]).inc();
