@@ -46,7 +46,9 @@ pub struct UpdateArgs {
     #[arg(long, value_name = "DURATION", value_parser = |s: &str| crate::parse::duration(s).map_err(|r| r.to_string()))]
     pub cert_expiry: Option<std::time::Duration>,
     /// Raft log entries between snapshots of the managers' store (Docker's
-    /// `--snapshot-interval`)
+    /// `--snapshot-interval`; the fewest: a manager also waits until the log since its last
+    /// snapshot is as large as that snapshot, so a big store is not re-encoded every few
+    /// thousand writes)
     #[arg(long, value_name = "N")]
     pub snapshot_interval: Option<u64>,
     /// Raft log entries kept behind each snapshot for managers that lag (a manager further

@@ -11,7 +11,7 @@
 //!                                 6. advance, apply what the light ready committed
 //!                                    (at most MAX_APPLY_PER_READY bytes of entries a
 //!                                    round; the rest in the next rounds)
-//!                                 7. every `snapshot_interval` entries: start a snapshot
+//!                                 7. when one is due (`snapshot_policy`): start a snapshot
 //!                                    of the store, made by a thread (`snapshotter`)
 //! ```
 //! This is raft-rs's documented Ready order (`examples/five_mem_node`). A storage error is
@@ -34,6 +34,7 @@ use super::handle::{Command, RaftHandle, RaftStatus, Reply};
 
 type ConfReply = tokio::sync::oneshot::Sender<Result<ConfState, StoreError>>;
 use super::options::RaftOptions;
+use super::snapshot_policy::SnapshotProgress;
 use super::snapshotter::Snapshotter;
 use super::storage::RaftStorage;
 use super::transport::Transport;
@@ -105,7 +106,7 @@ pub fn start(
         waiters: HashMap::new(),
         conf_waiters: Vec::new(),
         status: status_tx,
-        last_snapshot: index,
+        snapshots: SnapshotProgress::at(index, snapshot.data.len()),
         heard: HashMap::new(),
         snapshotter: Snapshotter::default(),
         options,
@@ -123,8 +124,8 @@ struct Driver {
     /// Membership changes of this member waiting to apply, by the index of their entry.
     conf_waiters: Vec<(u64, ConfReply)>,
     status: watch::Sender<RaftStatus>,
-    /// Index of the last snapshot made or installed.
-    last_snapshot: u64,
+    /// The last snapshot made or installed, and the log applied since.
+    snapshots: SnapshotProgress,
     /// When each peer was last heard from: the leader's view of who is reachable.
     heard: HashMap<u64, Instant>,
     snapshotter: Snapshotter,
@@ -327,7 +328,7 @@ impl Driver {
             took = ?at.elapsed(),
             "raft snapshot from the leader installed"
         );
-        self.last_snapshot = index;
+        self.snapshots = SnapshotProgress::at(index, bytes);
         self.status.send_modify(|s| s.applied = index);
         Ok(())
     }
@@ -340,6 +341,7 @@ impl Driver {
         let at = Instant::now();
         let mut batches: Vec<(u64, StoreBatch)> = Vec::new();
         for e in entries {
+            self.snapshots.applied(e.data.len());
             match e.get_entry_type() {
                 EntryType::EntryNormal if e.data.is_empty() => {}
                 EntryType::EntryNormal => {
@@ -426,11 +428,15 @@ impl Driver {
     }
 
     /// Collects the snapshot made off the loop, if it is done, and starts the next one when
-    /// one is due (every `snapshot_interval` entries) or raft asked for one (a member needs
-    /// a newer one than storage holds).
+    /// one is due ([`SnapshotProgress::due`]: at least `snapshot_interval` entries and as
+    /// many log bytes as the last snapshot held) or raft asked for one (a member needs a
+    /// newer one than storage holds).
     fn maybe_snapshot(&mut self, applied: u64) -> Result<(), DriverError> {
-        if let Some(index) = self.snapshotter.finished(false)? {
-            self.last_snapshot = index;
+        if let Some(made) = self.snapshotter.finished(false)?
+            && made.index > self.snapshots.last_index
+        {
+            self.snapshots
+                .taken(made.index, made.bytes, made.log_bytes_then);
         }
         if self.snapshotter.busy() {
             return Ok(());
@@ -441,8 +447,10 @@ impl Driver {
             .and_then(|c| c.spec.as_ref()?.raft.as_ref());
         self.options.follow_snapshot_spec(spec);
         let wanted = self.raw.store().snapshot_requested();
-        let due = applied >= self.last_snapshot + self.options.snapshot_interval;
-        if !(due || wanted && applied > self.last_snapshot) {
+        if !self
+            .snapshots
+            .due(applied, self.options.snapshot_interval, wanted)
+        {
             return Ok(());
         }
         if applied > self.raw.store().commit_index() {
@@ -457,6 +465,7 @@ impl Driver {
             view,
             conf_state,
             self.options.keep_entries,
+            self.snapshots.log_bytes(),
         );
         Ok(())
     }

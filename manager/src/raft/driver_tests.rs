@@ -116,7 +116,9 @@ async fn t20_snapshots_compact_and_restore() {
     options.snapshot_interval = 10;
     options.keep_entries = 2;
     let r = boot(&path, options.clone()).await;
-    for i in 0..35 {
+    // The first snapshot is due after 10 entries, the next once 4× its size of log (about
+    // 40 more entries) has been applied.
+    for i in 0..80 {
         r.store
             .write_atomic(vec![store::create(service(i))])
             .await
@@ -126,7 +128,7 @@ async fn t20_snapshots_compact_and_restore() {
     let storage = RaftStorage::open(&path).unwrap();
     let snap = storage.snapshot_now().unwrap();
     assert!(
-        snap.get_metadata().index >= 30,
+        snap.get_metadata().index >= 40,
         "no snapshot taken: {:?}",
         snap.get_metadata()
     );
@@ -140,7 +142,7 @@ async fn t20_snapshots_compact_and_restore() {
     let r = boot(&path, options).await;
     assert_eq!(
         r.store.view().services().count(),
-        35,
+        80,
         "snapshot + log replay lost services"
     );
     r.stop().await;

@@ -14,6 +14,7 @@ mod options;
 pub mod peers;
 mod sealer;
 mod service;
+mod snapshot_policy;
 mod snapshotter;
 pub mod storage;
 pub mod transport;

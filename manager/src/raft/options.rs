@@ -11,7 +11,9 @@ use std::time::Duration;
 pub const MAX_APPLY_PER_READY: u64 = 256 * 1024;
 
 /// How the raft driver runs. Defaults: tick 100 ms, heartbeat every tick, election after 10
-/// ticks (1 s), check-quorum and pre-vote on, a snapshot every 10,000 entries keeping 500.
+/// ticks (1 s), check-quorum and pre-vote on, a snapshot at most every 10,000 entries (and
+/// only once the log since the last one is as large as it, see `snapshot_policy`) keeping
+/// 500.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RaftOptions {
     /// This member's raft id (never 0, never reused).
@@ -21,6 +23,7 @@ pub struct RaftOptions {
     pub election_tick: usize,
     pub check_quorum: bool,
     pub pre_vote: bool,
+    /// The fewest entries between two snapshots (unless a member needs one).
     pub snapshot_interval: u64,
     pub keep_entries: u64,
 }

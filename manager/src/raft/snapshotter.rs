@@ -23,7 +23,18 @@ use crate::store::Tables;
 /// The snapshot being made, if any.
 #[derive(Default)]
 pub(super) struct Snapshotter {
-    running: Option<JoinHandle<Result<u64, StorageError>>>,
+    running: Option<(JoinHandle<Result<(u64, usize), StorageError>>, u64)>,
+}
+
+/// A snapshot made and stored.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Made {
+    pub index: u64,
+    /// Size of its data.
+    pub bytes: usize,
+    /// The driver's count of log bytes applied when it was started (what applied after that
+    /// counts towards the next one).
+    pub log_bytes_then: u64,
 }
 
 impl Snapshotter {
@@ -33,7 +44,8 @@ impl Snapshotter {
     }
 
     /// Starts making a snapshot of `view` (the store applied up to `view.index`, whose
-    /// members are `conf_state`) in `storage`, keeping `keep_entries` log entries behind it.
+    /// members are `conf_state`) in `storage`, keeping `keep_entries` log entries behind it;
+    /// `log_bytes_then` is handed back in [`Made`].
     ///
     /// # Panics
     /// If a snapshot is being made already (check [`Self::busy`]), or no thread can start.
@@ -43,37 +55,42 @@ impl Snapshotter {
         view: Arc<Tables>,
         conf_state: ConfState,
         keep_entries: u64,
+        log_bytes_then: u64,
     ) {
         assert!(self.running.is_none(), "one snapshot at a time");
         let thread = std::thread::Builder::new()
             .name("raft-snapshot".into())
             .spawn(move || make(&storage, &view, conf_state, keep_entries))
             .expect("start the raft snapshot thread");
-        self.running = Some(thread);
+        self.running = Some((thread, log_bytes_then));
     }
 
-    /// The index of the snapshot made since the last call, if one is done; with `wait`,
-    /// blocks until the one being made is. A storage error is the driver's to stop on.
-    pub(super) fn finished(&mut self, wait: bool) -> Result<Option<u64>, StorageError> {
+    /// The snapshot made since the last call, if one is done; with `wait`, blocks until the
+    /// one being made is. A storage error is the driver's to stop on.
+    pub(super) fn finished(&mut self, wait: bool) -> Result<Option<Made>, StorageError> {
         match &self.running {
-            Some(t) if wait || t.is_finished() => {}
+            Some((t, _)) if wait || t.is_finished() => {}
             _ => return Ok(None),
         }
-        let thread = self.running.take().expect("checked above");
-        thread
+        let (thread, log_bytes_then) = self.running.take().expect("checked above");
+        let (index, bytes) = thread
             .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            .map(Some)
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        Ok(Some(Made {
+            index,
+            bytes,
+            log_bytes_then,
+        }))
     }
 }
 
-/// Encodes `view` and records it in `storage`; returns its index.
+/// Encodes `view` and records it in `storage`; returns its index and size.
 fn make(
     storage: &RaftStorage,
     view: &Tables,
     conf_state: ConfState,
     keep_entries: u64,
-) -> Result<u64, StorageError> {
+) -> Result<(u64, usize), StorageError> {
     let at = Instant::now();
     let index = view.index;
     let data = view.encode_snapshot();
@@ -87,5 +104,5 @@ fn make(
         took = ?at.elapsed(),
         "raft snapshot taken, log compacted"
     );
-    Ok(index)
+    Ok((index, bytes))
 }
