@@ -78,7 +78,14 @@ impl MemoryStore {
             return Vec::new();
         }
         let mut w = self.watchers.lock().expect("store lock poisoned");
-        let mut tables = (*self.view()).clone();
+        let mut current = self.current.write().expect("store lock poisoned");
+        // Copy-on-write at two levels: when no reader holds the current view, the tables
+        // are changed in place; otherwise they are cloned (sharing every node of the
+        // persistent maps), and each write copies only the nodes on its path. Changing in
+        // place matters under heavy writes: a shared node of the name index holds 32
+        // entries whose every refcount a copy bumps, and the copies are freed again with
+        // the old view.
+        let tables = Arc::make_mut(&mut current);
         let mut outcomes = Vec::with_capacity(entries.len());
         let mut per_entry = Vec::with_capacity(entries.len());
         for (index, batch) in entries {
@@ -87,6 +94,7 @@ impl MemoryStore {
             per_entry.push(evs);
         }
         if let Some(sink) = self.blobs.get() {
+            // Before the new view is readable: an artifact a reader finds sealed has its bytes.
             let mut ops = Vec::new();
             for (((_, batch), outcome), evs) in entries.iter().zip(&outcomes).zip(&per_entry) {
                 blobs::ops_of(batch, outcome, evs, &mut ops);
@@ -95,9 +103,9 @@ impl MemoryStore {
                 sink.apply(&ops);
             }
         }
-        let events: Vec<_> = per_entry.into_iter().flatten().collect();
         let index = tables.index;
-        *self.current.write().expect("store lock poisoned") = Arc::new(tables);
+        drop(current);
+        let events: Vec<_> = per_entry.into_iter().flatten().collect();
         w.dispatch(index, events);
         outcomes
     }
@@ -108,9 +116,7 @@ impl MemoryStore {
         let _w = self.watchers.lock().expect("store lock poisoned");
         let mut cur = self.current.write().expect("store lock poisoned");
         if cur.index < index {
-            let mut t = (**cur).clone();
-            t.index = index;
-            *cur = Arc::new(t);
+            Arc::make_mut(&mut cur).index = index;
         }
     }
 
