@@ -63,7 +63,9 @@ impl SnapshotProgress {
         if applied <= self.last_index {
             return false;
         }
-        requested || (applied - self.last_index >= interval && self.log_bytes >= LOG_PER_SNAPSHOT * self.last_bytes)
+        requested
+            || (applied - self.last_index >= interval
+                && self.log_bytes >= LOG_PER_SNAPSHOT * self.last_bytes)
     }
 }
 

@@ -23,7 +23,7 @@ use crate::store::Tables;
 /// The snapshot being made, if any.
 #[derive(Default)]
 pub(super) struct Snapshotter {
-    running: Option<(JoinHandle<Result<(u64, usize), StorageError>>, u64)>,
+    running: Option<JoinHandle<Result<Made, StorageError>>>,
 }
 
 /// A snapshot made and stored.
@@ -60,27 +60,30 @@ impl Snapshotter {
         assert!(self.running.is_none(), "one snapshot at a time");
         let thread = std::thread::Builder::new()
             .name("raft-snapshot".into())
-            .spawn(move || make(&storage, &view, conf_state, keep_entries))
+            .spawn(move || {
+                let (index, bytes) = make(&storage, &view, conf_state, keep_entries)?;
+                Ok(Made {
+                    index,
+                    bytes,
+                    log_bytes_then,
+                })
+            })
             .expect("start the raft snapshot thread");
-        self.running = Some((thread, log_bytes_then));
+        self.running = Some(thread);
     }
 
     /// The snapshot made since the last call, if one is done; with `wait`, blocks until the
     /// one being made is. A storage error is the driver's to stop on.
     pub(super) fn finished(&mut self, wait: bool) -> Result<Option<Made>, StorageError> {
         match &self.running {
-            Some((t, _)) if wait || t.is_finished() => {}
+            Some(t) if wait || t.is_finished() => {}
             _ => return Ok(None),
         }
-        let (thread, log_bytes_then) = self.running.take().expect("checked above");
-        let (index, bytes) = thread
+        let thread = self.running.take().expect("checked above");
+        thread
             .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-        Ok(Some(Made {
-            index,
-            bytes,
-            log_bytes_then,
-        }))
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            .map(Some)
     }
 }
 
