@@ -162,6 +162,7 @@ pub fn apply(t: &mut Tables, index: u64, actions: Vec<StoreAction>) {
             request_id: index,
             actions,
             atomic: false,
+            coalesced: Vec::new(),
         },
     );
     assert!(out.is_clean(), "{out:?}");
@@ -177,6 +178,7 @@ pub fn applied(t: &Tables, actions: Vec<StoreAction>) -> Tables {
             request_id: index,
             actions,
             atomic: false,
+            coalesced: Vec::new(),
         },
     );
     t

@@ -30,6 +30,7 @@ use swarm_proto::{StoreBatch, StoreSnapshot};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use super::coalesce;
 use super::handle::{Command, RaftHandle, RaftStatus, Reply};
 
 type ConfReply = tokio::sync::oneshot::Sender<Result<ConfState, StoreError>>;
@@ -103,6 +104,7 @@ pub fn start(
         raw,
         memory,
         transport,
+        proposals: Vec::new(),
         waiters: HashMap::new(),
         conf_waiters: Vec::new(),
         status: status_tx,
@@ -119,6 +121,8 @@ struct Driver {
     raw: RawNode<RaftStorage>,
     memory: Arc<MemoryStore>,
     transport: Arc<dyn Transport>,
+    /// Proposals received this round, proposed together at its end ([`coalesce`]).
+    proposals: Vec<(StoreBatch, (Reply, Instant))>,
     /// Proposals of this member waiting for their entry to apply, by request id.
     waiters: HashMap<u64, (Reply, Instant)>,
     /// Membership changes of this member waiting to apply, by the index of their entry.
@@ -165,6 +169,7 @@ impl Driver {
                             Err(_) => break,
                         }
                     }
+                    self.propose_round();
                 }
                 // Committed entries left over from the last Ready (a round applies at most
                 // MAX_APPLY_PER_READY of them): go on once ticks and messages had their turn.
@@ -189,7 +194,7 @@ impl Driver {
 
     fn handle(&mut self, cmd: Command) {
         match cmd {
-            Command::Propose { batch, reply, at } => self.propose(batch, reply, at),
+            Command::Propose { batch, reply, at } => self.proposals.push((batch, (reply, at))),
             Command::Step(m) => {
                 self.heard.insert(m.from, Instant::now());
                 if let Err(e) = self.raw.step(*m) {
@@ -240,21 +245,37 @@ impl Driver {
         }
     }
 
-    fn propose(&mut self, batch: StoreBatch, reply: Reply, at: Instant) {
-        if self.raw.raft.state != StateRole::Leader {
-            let leader = self.raw.raft.leader_id;
-            let _ = reply.send(Err(StoreError::NotLeader {
-                leader: (leader != 0).then(|| format!("raft member {leader:x}")),
-            }));
+    /// Proposes the store batches received this round, coalesced into as few entries as
+    /// [`coalesce::groups`] allows.
+    fn propose_round(&mut self) {
+        let proposals = std::mem::take(&mut self.proposals);
+        if proposals.is_empty() {
             return;
         }
-        let id = batch.request_id;
-        match self.raw.propose(Vec::new(), batch.encode_to_vec()) {
-            Ok(()) => {
-                self.waiters.insert(id, (reply, at));
+        if self.raw.raft.state != StateRole::Leader {
+            let leader = self.raw.raft.leader_id;
+            for (_, (reply, _)) in proposals {
+                let _ = reply.send(Err(StoreError::NotLeader {
+                    leader: (leader != 0).then(|| format!("raft member {leader:x}")),
+                }));
             }
-            Err(e) => {
-                let _ = reply.send(Err(StoreError::Raft(e.to_string())));
+            return;
+        }
+        for group in coalesce::groups(proposals) {
+            let (batches, waiters): (Vec<_>, Vec<_>) = group
+                .into_iter()
+                .map(|(batch, waiter)| {
+                    let id = batch.request_id;
+                    (batch, (id, waiter))
+                })
+                .unzip();
+            match self.raw.propose(Vec::new(), coalesce::entry_data(batches)) {
+                Ok(()) => self.waiters.extend(waiters),
+                Err(e) => {
+                    for (_, (reply, _)) in waiters {
+                        let _ = reply.send(Err(StoreError::Raft(e.to_string())));
+                    }
+                }
             }
         }
     }
@@ -350,7 +371,8 @@ impl Driver {
                             index: e.index,
                             detail: err.to_string(),
                         })?;
-                    batches.push((e.index, batch));
+                    let index = e.index;
+                    batches.extend(coalesce::unpack(batch).into_iter().map(|b| (index, b)));
                 }
                 EntryType::EntryConfChange => {
                     self.flush(&mut batches);

@@ -5,6 +5,7 @@
 //! [`PeerAddrs`] finds in the store.
 
 pub mod chunks;
+mod coalesce;
 mod driver;
 mod grpc_transport;
 mod handle;

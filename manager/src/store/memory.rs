@@ -181,6 +181,7 @@ impl Store {
             request_id: rand::random(),
             actions,
             atomic,
+            coalesced: Vec::new(),
         };
         self.proposer.propose(batch).await
     }

@@ -51,6 +51,7 @@ fn batch(actions: Vec<swarm_proto::StoreAction>, atomic: bool) -> StoreBatch {
         request_id: 1,
         actions,
         atomic,
+        coalesced: Vec::new(),
     }
 }
 
