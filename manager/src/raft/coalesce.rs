@@ -69,7 +69,7 @@ mod tests {
         StoreBatch {
             request_id: id,
             actions: vec![StoreAction::default(); (bytes / 2).max(1)],
-            atomic: id % 2 == 0,
+            atomic: id.is_multiple_of(2),
             coalesced: Vec::new(),
         }
     }
