@@ -13,9 +13,17 @@
 //!                                    round; the rest in the next rounds)
 //!                                 7. when one is due (`snapshot_policy`): start a snapshot
 //!                                    of the store, made by a thread (`snapshotter`)
+//!   log written ─▶ on_persist_ready (leader)
 //! ```
 //! This is raft-rs's documented Ready order (`examples/five_mem_node`). A storage error is
 //! fatal: the loop stops rather than run on state it could not make durable.
+//!
+//! The leader does step 4 in parallel ([`LogWriter`], raft thesis §10.2.1): it stages the
+//! entries in the log's memory and hands the fsync to the writer thread, then goes on
+//! stepping acknowledgements and proposals; raft counts its own copy only once the writer
+//! reports it on disk (`on_persist_ready`), and applies only entries both committed (on a
+//! majority's disks) and on its own. A follower's `Ready`, and any with a snapshot, is
+//! handled synchronously after draining the writer.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,6 +40,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::coalesce;
 use super::handle::{Command, RaftHandle, RaftStatus, Reply};
+use super::log_writer::{LogWriter, Persisted};
 
 type ConfReply = tokio::sync::oneshot::Sender<Result<ConfState, StoreError>>;
 use super::options::RaftOptions;
@@ -94,6 +103,8 @@ pub fn start(
         raw.campaign()?;
     }
     let (tx, rx) = mpsc::channel(4096);
+    let (written_tx, written) = mpsc::unbounded_channel();
+    let writer = LogWriter::start(raw.store().clone(), written_tx);
     let (status_tx, status) = watch::channel(RaftStatus {
         id: options.id,
         applied: index,
@@ -111,9 +122,10 @@ pub fn start(
         snapshots: SnapshotProgress::at(index, snapshot.data.len()),
         heard: HashMap::new(),
         snapshotter: Snapshotter::default(),
+        writer,
         options,
     };
-    let join = tokio::spawn(driver.run(rx, shutdown));
+    let join = tokio::spawn(driver.run(rx, written, shutdown));
     Ok((RaftHandle { tx, status }, join))
 }
 
@@ -133,6 +145,8 @@ struct Driver {
     /// When each peer was last heard from: the leader's view of who is reachable.
     heard: HashMap<u64, Instant>,
     snapshotter: Snapshotter,
+    /// Writes the leader's log in parallel with the loop.
+    writer: LogWriter,
     options: RaftOptions,
 }
 
@@ -143,6 +157,7 @@ impl Driver {
     async fn run(
         mut self,
         mut rx: mpsc::Receiver<Command>,
+        mut written: mpsc::UnboundedReceiver<Persisted>,
         shutdown: CancellationToken,
     ) -> Result<(), DriverError> {
         let mut ticker = tokio::time::interval(self.options.tick);
@@ -156,6 +171,12 @@ impl Driver {
                     self.publish_status();
                     let applied = self.status.borrow().applied;
                     if let Err(e) = self.maybe_snapshot(applied) {
+                        tracing::error!(error = %e, "raft driver stopping");
+                        break Err(e);
+                    }
+                }
+                done = written.recv() => {
+                    if let Err(e) = self.on_written(done, &mut written) {
                         tracing::error!(error = %e, "raft driver stopping");
                         break Err(e);
                     }
@@ -186,6 +207,7 @@ impl Driver {
             }
         };
         self.fail_waiters("raft is shut down");
+        // Dropping the driver drops the writer, which finishes its queue and closes the log.
         if let Err(e) = self.snapshotter.finished(true) {
             tracing::error!(error = %e, "the last raft snapshot could not be made");
         }
@@ -280,8 +302,32 @@ impl Driver {
         }
     }
 
+    /// The log writer made staged writes durable (reports queued meanwhile are folded in:
+    /// the last one covers them all); raft may now count them.
+    fn on_written(
+        &mut self,
+        done: Option<Persisted>,
+        written: &mut mpsc::UnboundedReceiver<Persisted>,
+    ) -> Result<(), DriverError> {
+        let done = done.unwrap_or_else(|| {
+            Err(super::storage::StorageError::InvalidOperation(
+                "the raft log writer thread stopped".into(),
+            ))
+        });
+        let number = std::iter::from_fn(|| written.try_recv().ok()).fold(done, |a, b| a.and(b))?;
+        self.raw.on_persist_ready(number);
+        Ok(())
+    }
+
     fn on_ready(&mut self) -> Result<(), DriverError> {
         let mut ready = self.raw.ready();
+        // The leader writes its log in parallel with the loop; anything else is handled in
+        // order after the writes already queued (raft-rs: a synchronous advance declares
+        // every earlier Ready persisted).
+        let in_parallel = self.raw.raft.state == StateRole::Leader && ready.snapshot().is_empty();
+        if !in_parallel {
+            self.writer.drain();
+        }
         if !ready.messages().is_empty() {
             self.transport.send(ready.take_messages());
         }
@@ -291,7 +337,11 @@ impl Driver {
         let committed = ready.take_committed_entries();
         self.apply(committed)?;
         let hs: Option<HardState> = ready.hs().cloned();
-        if ready.must_sync() {
+        if ready.must_sync() && in_parallel {
+            if let Some(staged) = self.raw.store().stage(ready.entries(), hs.as_ref())? {
+                self.writer.write(ready.number(), staged);
+            }
+        } else if ready.must_sync() {
             let at = Instant::now();
             self.raw.store().persist(ready.entries(), hs.as_ref())?;
             metrics::RAFT_PERSIST_SECONDS.observe(at.elapsed().as_secs_f64());
@@ -304,19 +354,25 @@ impl Driver {
             self.raw.store().set_commit(hs.commit);
         }
         if !ready.persisted_messages().is_empty() {
+            // Only a non-leader has these (raft-rs), and it persisted synchronously above.
             self.transport.send(ready.take_persisted_messages());
         }
         if let Some(ss) = ready.ss() {
             self.on_role(ss.leader_id, ss.raft_state);
         }
-        let mut light = self.raw.advance(ready);
-        if let Some(commit) = light.commit_index() {
-            // Not fsynced on its own: a lagging commit index is recovered from the log.
-            self.raw.store().set_commit(commit);
+        if in_parallel {
+            // The writer reports the write; `on_written` then lets raft count it.
+            self.raw.advance_append_async(ready);
+        } else {
+            let mut light = self.raw.advance(ready);
+            if let Some(commit) = light.commit_index() {
+                // Not fsynced on its own: a lagging commit index is recovered from the log.
+                self.raw.store().set_commit(commit);
+            }
+            self.transport.send(light.take_messages());
+            let committed = light.take_committed_entries();
+            self.apply(committed)?;
         }
-        self.transport.send(light.take_messages());
-        let committed = light.take_committed_entries();
-        self.apply(committed)?;
         self.raw.advance_apply();
         self.publish_status();
         // Only now is everything applied also durably committed in storage.

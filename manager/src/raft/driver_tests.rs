@@ -139,6 +139,12 @@ async fn t20_snapshots_compact_and_restore() {
     drop(storage);
 
     let r = boot(&path, options).await;
+    // The last entries apply again once the restarted leader commits an entry of its own
+    // term (the commit index on disk may lag behind the log, as raft allows).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while r.store.view().services().count() < 80 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert_eq!(
         r.store.view().services().count(),
         80,

@@ -9,6 +9,7 @@ mod coalesce;
 mod driver;
 mod grpc_transport;
 mod handle;
+mod log_writer;
 pub mod logger;
 pub mod membership;
 mod options;

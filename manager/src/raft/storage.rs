@@ -19,6 +19,17 @@
 //! driver must call [`RaftStorage::persist`] for a `Ready` before sending the messages that
 //! depend on it (raft-rs `examples/five_mem_node`: persist → send → apply → advance).
 //!
+//! The exception for the leader's own log: [`RaftStorage::stage`] puts a `Ready`'s entries
+//! and hard state in memory at once (raft-rs's `advance_append_async` needs them readable)
+//! and [`RaftStorage::write_staged`] makes them durable later, off the driver's loop, in
+//! staging order. Raft counts them as persisted only when told so after that write
+//! (`on_persist_ready`), so nothing commits or applies on the strength of a write not on disk.
+//! Staged entries stay in the in-memory tail until written. While a staged write is pending,
+//! appends that would replace entries and snapshot installs are refused (the driver drains
+//! its writer first); the other writes (a snapshot made by the node, the conf state) touch
+//! only durable entries and write a commit index no further than the durable log. So the
+//! disk always holds a prefix of what was staged, with a hard state that matches it.
+//!
 //! The one exception is [`RaftStorage::set_commit`] (the commit index of a `LightReady`): it
 //! raises the commit index in memory and is written by the next transaction, without an fsync
 //! of its own, as etcd does. Losing it in a crash is safe: raft learns the commit index again.
@@ -172,11 +183,16 @@ impl TailCache {
         }
     }
 
-    /// Appends at the tail (the caller keeps the suffix contiguous), then evicts from the front.
+    /// Appends at the tail (the caller keeps the suffix contiguous; [`Self::shrink`] evicts).
     fn push_back(&mut self, entry: Entry, size: u64) {
         self.bytes += size;
         self.entries.push_back((entry, size));
-        while self.bytes > self.limit {
+    }
+
+    /// Evicts from the front down to the byte budget, but only entries up to `durable` (on
+    /// disk, so readable from there): a staged entry is only in memory until written.
+    fn shrink(&mut self, durable: u64) {
+        while self.bytes > self.limit && self.first_index().is_some_and(|i| i <= durable) {
             self.pop_front();
         }
     }
@@ -198,7 +214,7 @@ impl TailCache {
 }
 
 /// The in-memory view; equal to what is committed on disk, except a commit index raised by
-/// `set_commit` while `commit_unsynced` is set.
+/// `set_commit` while `commit_unsynced` is set, and staged writes not yet written.
 struct Core {
     hard_state: HardState,
     commit_unsynced: bool,
@@ -206,6 +222,8 @@ struct Core {
     snapshot_meta: SnapshotMetadata,
     truncated: LogId,
     last_index: u64,
+    /// The last index on disk (below `last_index` while staged entries are being written).
+    durable_index: u64,
     cache: TailCache,
 }
 
@@ -229,6 +247,8 @@ struct Inner {
     core: RwLock<Core>,
     /// Set when raft asked for a snapshot that is not there yet.
     snapshot_wanted: std::sync::atomic::AtomicBool,
+    /// Staged writes not yet written.
+    staged: std::sync::atomic::AtomicUsize,
 }
 
 /// The redb-backed raft log. Cheap to clone (all clones share one database).
@@ -309,6 +329,7 @@ impl RaftStorage {
                 db,
                 core: RwLock::new(core),
                 snapshot_wanted: Default::default(),
+                staged: Default::default(),
             }),
         })
     }
@@ -382,6 +403,7 @@ impl RaftStorage {
         core.snapshot_meta = meta;
         core.truncated = boot;
         core.last_index = boot.index;
+        core.durable_index = boot.index;
         Ok(())
     }
 
@@ -398,54 +420,10 @@ impl RaftStorage {
         entries: &[Entry],
         hard_state: Option<&HardState>,
     ) -> Result<(), StorageError> {
-        let mut core = self.write_core();
-        if let Some(first) = entries.first() {
-            check_append(&core, entries, first.index)?;
+        match self.stage(entries, hard_state)? {
+            Some(staged) => self.write_staged(vec![staged]),
+            None => Ok(()),
         }
-        if entries.is_empty() && hard_state.is_none_or(|hs| *hs == core.hard_state) {
-            return Ok(());
-        }
-        let encoded = entries
-            .iter()
-            .map(|e| {
-                let bytes = self.encode(e, "log entry")?;
-                Ok(self.inner.sealer.seal_entry(e.index, &bytes))
-            })
-            .collect::<Result<Vec<_>, StorageError>>()?;
-        let hs_bytes = hard_state
-            .map(|hs| self.encode(hs, "hard state"))
-            .transpose()?;
-        let old_last = core.last_index;
-        let new_last = entries.last().map(|e| e.index);
-        self.commit(&mut core, "persist entries and hard state", |txn| {
-            if let Some(new_last) = new_last {
-                let mut t = txn.open_table(ENTRIES)?;
-                if new_last < old_last {
-                    t.retain_in(new_last + 1..=old_last, |_, _| false)?;
-                }
-                for (e, bytes) in entries.iter().zip(&encoded) {
-                    t.insert(e.index, bytes.as_slice())?;
-                }
-            }
-            if let Some(bytes) = &hs_bytes {
-                txn.open_table(META)?
-                    .insert(KEY_HARD_STATE, bytes.as_slice())?;
-            }
-            Ok(())
-        })?;
-        if let (Some(first), Some(new_last)) = (entries.first(), new_last) {
-            // The cache is a suffix ending at last_index >= first - 1, so after this it is
-            // empty or ends at first - 1: pushing keeps it contiguous.
-            core.cache.truncate_from(first.index);
-            for (e, bytes) in entries.iter().zip(&encoded) {
-                core.cache.push_back(e.clone(), bytes.len() as u64);
-            }
-            core.last_index = new_last;
-        }
-        if let Some(hs) = hard_state {
-            core.hard_state = hs.clone();
-        }
-        Ok(())
     }
 
     /// Raises the commit index to `commit` (from `LightReady::commit_index`) in memory; it is
@@ -482,6 +460,13 @@ impl RaftStorage {
     /// Errors with [`StorageError::SnapshotOutOfDate`] if the index is below `first_index`.
     pub fn apply_snapshot(&self, mut snapshot: Snapshot) -> Result<(), StorageError> {
         let mut core = self.write_core();
+        if self.staged_pending() {
+            return Err(StorageError::InvalidOperation(
+                "install snapshot while a staged write is still being written (drain the writer \
+                 first)"
+                    .into(),
+            ));
+        }
         let meta = snapshot.take_metadata();
         let at = LogId {
             index: meta.index,
@@ -523,6 +508,7 @@ impl RaftStorage {
         } else {
             core.cache.clear();
             core.last_index = at.index;
+            core.durable_index = at.index;
         }
         core.hard_state = hs;
         core.conf_state = meta.get_conf_state().clone();
@@ -672,6 +658,12 @@ impl RaftStorage {
 
     /// Runs `f` in one write transaction committed with `Durability::Immediate`, writing first
     /// the hard state if `set_commit` left it unsynced (so a hard state `f` writes wins).
+    ///
+    /// It may run while staged writes are pending (the snapshot thread's `create_snapshot`,
+    /// the driver's `set_conf_state`): `f` must then touch only durable entries, and the
+    /// unsynced commit index is written only up to the durable log, the rest staying unsynced
+    /// for the staged write that holds its entries. A commit index on disk past the log on
+    /// disk would not restart.
     fn commit(
         &self,
         core: &mut Core,
@@ -679,7 +671,12 @@ impl RaftStorage {
         f: impl FnOnce(&WriteTransaction) -> Result<(), redb::Error>,
     ) -> Result<(), StorageError> {
         let unsynced = if core.commit_unsynced {
-            Some(self.encode(&core.hard_state, "hard state")?)
+            let mut hs = core.hard_state.clone();
+            hs.commit = hs.commit.min(core.durable_index);
+            Some((
+                self.encode(&hs, "hard state")?,
+                hs.commit == core.hard_state.commit,
+            ))
         } else {
             None
         };
@@ -692,7 +689,7 @@ impl RaftStorage {
         txn.set_durability(Durability::Immediate)
             .map_err(|e| db_error(path, op, e))?;
         let write = |txn: &WriteTransaction| -> Result<(), redb::Error> {
-            if let Some(bytes) = &unsynced {
+            if let Some((bytes, _)) = &unsynced {
                 txn.open_table(META)?
                     .insert(KEY_HARD_STATE, bytes.as_slice())?;
             }
@@ -700,7 +697,9 @@ impl RaftStorage {
         };
         write(&txn).map_err(|e| db_error(path, op, e))?;
         txn.commit().map_err(|e| db_error(path, op, e))?;
-        core.commit_unsynced = false;
+        if let Some((_, whole)) = unsynced {
+            core.commit_unsynced = !whole;
+        }
         Ok(())
     }
 
@@ -999,6 +998,7 @@ fn load(
         snapshot_meta,
         truncated,
         last_index,
+        durable_index: last_index,
         cache,
     })
 }
@@ -1160,6 +1160,10 @@ impl raft::Storage for RaftStorage {
         self.read_snapshot(&core).map_err(to_raft)
     }
 }
+
+#[path = "storage_staged.rs"]
+mod staged;
+pub use staged::StagedWrite;
 
 #[cfg(test)]
 #[path = "storage_tests.rs"]

@@ -896,6 +896,79 @@ fn t51_cache_stays_within_its_budget() {
     );
 }
 
+#[test]
+fn t52_staged_entries_are_readable_at_once_and_durable_once_written() {
+    for limit in LIMITS {
+        let mut f = Fixture::new(limit);
+        let ents: Vec<Entry> = (1..=20).map(|i| entry_with_data(i, 1, 30)).collect();
+        f.s()
+            .persist(&ents[..10], Some(&hard_state(1, 1, 0)))
+            .unwrap();
+
+        // Two writes staged (the leader's log writer lags behind): raft reads them back at
+        // once, from memory even with no cache budget.
+        let a = f.s().stage(&ents[10..15], None).unwrap().unwrap();
+        let b = f
+            .s()
+            .stage(&ents[15..], Some(&hard_state(1, 1, 12)))
+            .unwrap()
+            .unwrap();
+        assert_eq!(f.s().last_index(), 20);
+        assert_eq!(all_entries(f.s()), ents, "limit {limit}");
+        // What would replace the log waits for the writer; writes of durable state do not.
+        let err = f
+            .s()
+            .apply_snapshot(new_snapshot(30, 1, vec![1]))
+            .unwrap_err();
+        assert!(err.to_string().contains("staged write"), "{err}");
+        let err = f.s().stage(&[new_entry(12, 2)], None).unwrap_err();
+        assert!(err.to_string().contains("still being written"), "{err}");
+        f.s().set_conf_state(voters(&[1])).unwrap();
+
+        if limit == 0 {
+            // A group commit: both in one transaction.
+            f.s().write_staged(vec![a, b]).unwrap();
+        } else {
+            f.s().write_staged(vec![a]).unwrap();
+            assert_eq!(all_entries(f.s()), ents, "limit {limit}: after one write");
+            f.s().write_staged(vec![b]).unwrap();
+        }
+        assert_eq!(all_entries(f.s()), ents, "limit {limit}: after both writes");
+        f.reopen();
+        assert_eq!(all_entries(f.s()), ents, "limit {limit}: after reopening");
+        assert_eq!(f.s().hard_state(), hard_state(1, 1, 12));
+        assert_eq!(f.s().conf_state(), voters(&[1]));
+    }
+}
+
+#[test]
+fn t53_a_crash_before_staged_writes_land_leaves_a_log_that_restarts() {
+    for limit in LIMITS {
+        let mut f = Fixture::new(limit);
+        let ents: Vec<Entry> = (1..=20).map(|i| entry_with_data(i, 1, 30)).collect();
+        f.s()
+            .persist(&ents[..10], Some(&hard_state(1, 1, 0)))
+            .unwrap();
+        let staged = f.s().stage(&ents[10..], None).unwrap().unwrap();
+        // The commit index moves past the durable log (a majority of followers has the
+        // staged entries), then the node's own snapshot is written meanwhile.
+        f.s().set_commit(18);
+        f.s()
+            .create_snapshot(8, voters(&[1]), b"state at 8".to_vec(), 2)
+            .unwrap();
+        drop(staged); // the crash: the staged write never lands
+        f.reopen();
+        assert_eq!(f.s().last_index(), 10, "limit {limit}");
+        assert_eq!(
+            f.s().hard_state(),
+            hard_state(1, 1, 10),
+            "limit {limit}: the commit index on disk stops at the durable log"
+        );
+        assert_eq!(f.s().snapshot_now().unwrap().get_metadata().index, 8);
+        assert_eq!(all_entries(f.s()), ents[5..10].to_vec(), "limit {limit}");
+    }
+}
+
 // ---- raft-rs on top ----------------------------------------------------------------------------
 
 /// Drives a one-member `RawNode` over the storage through election and proposals, restarts it
