@@ -560,6 +560,10 @@ impl RaftStorage {
         let meta_bytes = self.encode(&meta, "snapshot metadata")?;
         let compaction = self.plan_compaction(&core, index.saturating_sub(keep_entries))?;
         let data = self.inner.sealer.seal_snapshot(&data);
+        // The compacted log must restart with a commit index at least at its new start. The
+        // commit index on disk may lag (a staged write carries it, or `set_commit` raised it
+        // in memory only), so this write carries it, up to the durable log.
+        core.commit_unsynced = true;
         self.commit(&mut core, "create snapshot", |txn| {
             let mut s = txn.open_table(SNAPSHOT)?;
             s.insert(KEY_SNAP_META, meta_bytes.as_slice())?;
@@ -680,6 +684,25 @@ impl RaftStorage {
         } else {
             None
         };
+        self.transact(op, |txn| {
+            if let Some((bytes, _)) = &unsynced {
+                txn.open_table(META)?
+                    .insert(KEY_HARD_STATE, bytes.as_slice())?;
+            }
+            f(txn)
+        })?;
+        if let Some((_, whole)) = unsynced {
+            core.commit_unsynced = !whole;
+        }
+        Ok(())
+    }
+
+    /// Runs `f` in one write transaction committed with `Durability::Immediate` (fsync).
+    fn transact(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&WriteTransaction) -> Result<(), redb::Error>,
+    ) -> Result<(), StorageError> {
         let path = &self.inner.path;
         let mut txn = self
             .inner
@@ -688,19 +711,8 @@ impl RaftStorage {
             .map_err(|e| db_error(path, op, e))?;
         txn.set_durability(Durability::Immediate)
             .map_err(|e| db_error(path, op, e))?;
-        let write = |txn: &WriteTransaction| -> Result<(), redb::Error> {
-            if let Some((bytes, _)) = &unsynced {
-                txn.open_table(META)?
-                    .insert(KEY_HARD_STATE, bytes.as_slice())?;
-            }
-            f(txn)
-        };
-        write(&txn).map_err(|e| db_error(path, op, e))?;
-        txn.commit().map_err(|e| db_error(path, op, e))?;
-        if let Some((_, whole)) = unsynced {
-            core.commit_unsynced = !whole;
-        }
-        Ok(())
+        f(&txn).map_err(|e| db_error(path, op, e))?;
+        txn.commit().map_err(|e| db_error(path, op, e))
     }
 
     /// Term of `index`, or `None` outside `[first_index - 1, last_index]`.

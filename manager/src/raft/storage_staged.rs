@@ -5,9 +5,8 @@
 use std::fmt;
 
 use raft::prelude::{Entry, HardState};
-use redb::{Durability, WriteTransaction};
 
-use super::{ENTRIES, KEY_HARD_STATE, META, RaftStorage, StorageError, check_append, db_error};
+use super::{ENTRIES, KEY_HARD_STATE, META, RaftStorage, StorageError, check_append};
 
 /// One `Ready`'s entries and hard state, encoded and sealed by [`RaftStorage::stage`], to be
 /// written by [`RaftStorage::write_staged`].
@@ -103,16 +102,7 @@ impl RaftStorage {
     /// fsync'd before returning. Calls must come in staging order, one at a time; they do
     /// not block readers.
     pub fn write_staged(&self, writes: Vec<StagedWrite>) -> Result<(), StorageError> {
-        let path = &self.inner.path;
-        let op = "persist entries and hard state";
-        let mut txn = self
-            .inner
-            .db
-            .begin_write()
-            .map_err(|e| db_error(path, op, e))?;
-        txn.set_durability(Durability::Immediate)
-            .map_err(|e| db_error(path, op, e))?;
-        let write = |txn: &WriteTransaction| -> Result<(), redb::Error> {
+        self.transact("persist entries and hard state", |txn| {
             let mut t = txn.open_table(ENTRIES)?;
             let mut m = txn.open_table(META)?;
             for staged in &writes {
@@ -129,9 +119,7 @@ impl RaftStorage {
                 }
             }
             Ok(())
-        };
-        write(&txn).map_err(|e| db_error(path, op, e))?;
-        txn.commit().map_err(|e| db_error(path, op, e))?;
+        })?;
         self.inner
             .staged
             .fetch_sub(writes.len(), std::sync::atomic::Ordering::SeqCst);

@@ -949,10 +949,13 @@ fn t53_a_crash_before_staged_writes_land_leaves_a_log_that_restarts() {
         f.s()
             .persist(&ents[..10], Some(&hard_state(1, 1, 0)))
             .unwrap();
-        let staged = f.s().stage(&ents[10..], None).unwrap().unwrap();
-        // The commit index moves past the durable log (a majority of followers has the
-        // staged entries), then the node's own snapshot is written meanwhile.
-        f.s().set_commit(18);
+        // The commit index moves past the durable log, carried by a staged write (a majority
+        // of followers has its entries), then the node's own snapshot is written meanwhile.
+        let staged = f
+            .s()
+            .stage(&ents[10..], Some(&hard_state(1, 1, 18)))
+            .unwrap()
+            .unwrap();
         f.s()
             .create_snapshot(8, voters(&[1]), b"state at 8".to_vec(), 2)
             .unwrap();
