@@ -896,14 +896,20 @@ fn t51_cache_stays_within_its_budget() {
     );
 }
 
+/// A log holding the first 10 of the 20 entries returned (term 1).
+fn half_written(limit: u64) -> (Fixture, Vec<Entry>) {
+    let f = Fixture::new(limit);
+    let ents: Vec<Entry> = (1..=20).map(|i| entry_with_data(i, 1, 30)).collect();
+    f.s()
+        .persist(&ents[..10], Some(&hard_state(1, 1, 0)))
+        .unwrap();
+    (f, ents)
+}
+
 #[test]
 fn t52_staged_entries_are_readable_at_once_and_durable_once_written() {
     for limit in LIMITS {
-        let mut f = Fixture::new(limit);
-        let ents: Vec<Entry> = (1..=20).map(|i| entry_with_data(i, 1, 30)).collect();
-        f.s()
-            .persist(&ents[..10], Some(&hard_state(1, 1, 0)))
-            .unwrap();
+        let (mut f, ents) = half_written(limit);
 
         // Two writes staged (the leader's log writer lags behind): raft reads them back at
         // once, from memory even with no cache budget.
@@ -944,11 +950,7 @@ fn t52_staged_entries_are_readable_at_once_and_durable_once_written() {
 #[test]
 fn t53_a_crash_before_staged_writes_land_leaves_a_log_that_restarts() {
     for limit in LIMITS {
-        let mut f = Fixture::new(limit);
-        let ents: Vec<Entry> = (1..=20).map(|i| entry_with_data(i, 1, 30)).collect();
-        f.s()
-            .persist(&ents[..10], Some(&hard_state(1, 1, 0)))
-            .unwrap();
+        let (mut f, ents) = half_written(limit);
         // The commit index moves past the durable log, carried by a staged write (a majority
         // of followers has its entries), then the node's own snapshot is written meanwhile.
         let staged = f
