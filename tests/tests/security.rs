@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use swarm_agent::certs::{self, ClientConfig, NodeCerts, NodeIdentity};
+use swarm_agent::certs::{self, CertFiles, ClientConfig, NodeCerts, NodeIdentity};
 use swarm_manager::ca::{ROOT_KEY_FILE, RootCa, Subject};
 use swarm_manager::keymanager::UnlockKey;
 use swarm_proto::control_client::ControlClient;
@@ -71,7 +71,8 @@ fn exits_saying(mut proc: Proc, text: &str) {
 }
 
 fn node_certs(state_dir: &Path) -> NodeCerts {
-    NodeCerts::load(&certs::certs_dir(state_dir))
+    CertFiles::plain(certs::certs_dir(state_dir))
+        .load()
         .unwrap()
         .expect("certificates")
 }
@@ -275,7 +276,9 @@ fn s20_every_remote_call_is_authenticated_and_authorized() {
     );
     tracing::info!(error = %e, "expired certificate refused");
     let stale_dir = dir.path().join("stale");
-    expired.save(&certs::certs_dir(&stale_dir)).unwrap();
+    CertFiles::plain(certs::certs_dir(&stale_dir))
+        .save(&expired)
+        .unwrap();
     exits_saying(agent_with_token(&m, dir.path(), "stale", ""), "expired at");
 
     tracing::info!("--- node rm revokes: the removed node's certificate no longer opens sessions");
