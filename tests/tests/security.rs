@@ -77,6 +77,21 @@ fn node_certs(state_dir: &Path) -> NodeCerts {
         .expect("certificates")
 }
 
+/// The bytes of a node's `swarm-node.key`.
+fn node_key_file(state_dir: &Path) -> Vec<u8> {
+    std::fs::read(certs::certs_dir(state_dir).join("swarm-node.key")).unwrap()
+}
+
+/// Whether `bytes` are (or contain) a PEM private key.
+fn is_pem_private_key(bytes: &[u8]) -> bool {
+    use rustls::pki_types::PrivateKeyDer;
+    use rustls::pki_types::pem::PemObject;
+    bytes
+        .windows(27)
+        .any(|w| w == b"-----BEGIN PRIVATE KEY-----")
+        || PrivateKeyDer::from_pem_slice(bytes).is_ok()
+}
+
 fn ready_nodes(m: &ManagerProc) -> Vec<String> {
     m.ctl_json(&["node", "ls"])
         .as_array()
@@ -437,10 +452,15 @@ fn s40_an_autolocked_manager_starts_only_with_its_unlock_key() {
     let before = (
         std::fs::read(&raft_db).unwrap(),
         std::fs::read(&dek).unwrap(),
+        node_key_file(&state),
     );
     assert!(
         !before.0.windows(19).any(|w| w == b"autolock-secret-svc"),
         "the service name is readable in raft.redb"
+    );
+    assert!(
+        !is_pem_private_key(&before.2),
+        "the node key is stored as a readable PEM private key"
     );
 
     tracing::info!("--- no key, a wrong key: refused, nothing changed on disk");
@@ -463,10 +483,11 @@ fn s40_an_autolocked_manager_starts_only_with_its_unlock_key() {
     let after = (
         std::fs::read(&raft_db).unwrap(),
         std::fs::read(&dek).unwrap(),
+        node_key_file(&state),
     );
     assert!(
         before == after,
-        "a refused start changed the raft data or the key file"
+        "a refused start changed the raft data, the data key file or the node key"
     );
 
     tracing::info!("--- the right key: the manager runs with its data");
@@ -476,6 +497,14 @@ fn s40_an_autolocked_manager_starts_only_with_its_unlock_key() {
         services[0]["spec"]["annotations"]["name"], "autolock-secret-svc",
         "{services}"
     );
+    assert!(!is_pem_private_key(&node_key_file(&state)), "still sealed");
+
+    tracing::info!("--- it serves mTLS with its sealed key: an agent joins and is READY");
+    let _agent = spawn_agent(&m, &dir.path().join("w1"), "w1").unwrap();
+    let manager_id = m.node_id();
+    wait_for("w1 to be READY", CONVERGE, || {
+        ready_nodes(&m).into_iter().find(|n| *n != manager_id)
+    });
 }
 
 #[test]
@@ -497,6 +526,9 @@ fn s50_autolock_turned_on_rotated_and_off_on_a_running_swarm() {
     assert!(out.contains(&first), "{out}");
     wait_for("the data key to be wrapped", CONVERGE, || {
         read_dek().contains("wrapped").then_some(())
+    });
+    wait_for("the node key to be sealed", CONVERGE, || {
+        (!is_pem_private_key(&node_key_file(&state))).then_some(())
     });
     m.proc.kill9();
     exits_saying(
@@ -527,6 +559,9 @@ fn s50_autolock_turned_on_rotated_and_off_on_a_running_swarm() {
     m.ctl_ok(&["cluster", "update", "--autolock=false"]);
     wait_for("the data key to be stored plain", CONVERGE, || {
         read_dek().contains("plain").then_some(())
+    });
+    wait_for("the node key to be plain again", CONVERGE, || {
+        is_pem_private_key(&node_key_file(&state)).then_some(())
     });
     m.restart().unwrap();
     let e = m.ctl(&["cluster", "unlock-key"]);
