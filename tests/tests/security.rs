@@ -366,8 +366,13 @@ fn s30_certificates_renew_before_they_expire() {
     );
     assert_eq!(renewed.node_id, id);
     assert_eq!(renewed.role, NodeRole::Worker);
-    let text = std::fs::read_to_string(dir.path().join("w1.agent.log")).unwrap_or_default();
-    assert!(text.contains("node certificate renewed"), "{text}");
+    let log = || std::fs::read_to_string(dir.path().join("w1.agent.log")).unwrap_or_default();
+    assert!(log().contains("node certificate renewed"), "{}", log());
+    wait_for(
+        "the session to reconnect with the renewed certificate",
+        CONVERGE,
+        || log().contains("reconnecting with it").then_some(()),
+    );
 
     tracing::info!("--- the manager serves its own renewed certificate without a restart");
     let now_served = wait_for(
@@ -385,6 +390,27 @@ fn s30_certificates_renew_before_they_expire() {
     assert_eq!(now_served.node_id, manager_id);
     assert_eq!(now_served.role, NodeRole::Manager);
     assert_eq!(ready_nodes(&m).len(), 2, "both nodes still READY");
+
+    tracing::info!(
+        "--- the session outlives the old certificate: calls made with it would be refused"
+    );
+    // The property is "still working once the old certificate is past": a point in time,
+    // plus three heartbeat periods, after which a node whose calls were refused is DOWN.
+    let past = first.not_after + Duration::from_secs(16);
+    wait_for(
+        "the old certificate to be long expired",
+        Duration::from_secs(120),
+        || (SystemTime::now() > past).then_some(()),
+    );
+    assert!(
+        ready_nodes(&m).contains(&id),
+        "w1 READY after its old certificate expired"
+    );
+    assert!(
+        !log().contains("expired"),
+        "no call of w1 was refused for an expired certificate:\n{}",
+        log()
+    );
 }
 
 #[test]
