@@ -59,6 +59,9 @@ pub struct AgentConfig {
     /// Holds `certificates/` and `worker/tasks.redb`. One agent per state dir.
     /// A manager's in-process agent shares the manager's state dir, hence its certificate.
     pub state_dir: PathBuf,
+    /// How the node key is stored: `KeyProtection::default()` (plain) for a worker; a
+    /// manager's in-process agent shares the manager's, which seals it while autolocked.
+    pub key_protection: certs::KeyProtection,
     /// Hostname reported to the managers; empty means this machine's.
     pub hostname: String,
     /// Engine labels (`--label k=v`), usable in `engine.labels.K == v` constraints.
@@ -103,15 +106,18 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> anyhow::Re
     let worker_dir = config.state_dir.join("worker");
     std::fs::create_dir_all(&worker_dir)
         .with_context(|| format!("create state dir {}", worker_dir.display()))?;
-    let certs_dir = certs::certs_dir(&config.state_dir);
+    let cert_files = certs::CertFiles::new(
+        certs::certs_dir(&config.state_dir),
+        config.key_protection.clone(),
+    );
     let Some(node_certs) =
-        certs::join::obtain(&certs_dir, &config.managers, &config.join_token, &shutdown).await?
+        certs::join::obtain(&cert_files, &config.managers, &config.join_token, &shutdown).await?
     else {
         return Ok(());
     };
     let (certs_tx, certs_rx) = tokio::sync::watch::channel(node_certs);
     let renewer = tokio::spawn(certs::renewer::run(
-        certs_dir,
+        cert_files,
         certs_tx,
         config.links.clone(),
         shutdown.child_token(),

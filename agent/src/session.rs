@@ -20,7 +20,10 @@
 //! failure, and the next attempt goes to another manager. Unary calls have a 5 s deadline.
 //! Tasks are never touched when a session ends: the worker keeps running them, and the next
 //! session's COMPLETE assignment finds them already running. Every connection is mutual TLS
-//! with the node's certificate (see `certs`), the latest the renewer published.
+//! with the node's certificate (see `certs`), the latest the renewer published; when the
+//! renewer publishes a new one, the session ends and the next one starts at once on a new
+//! connection with it (managers refuse calls made with an expired certificate, and TLS
+//! checks it only at the handshake), the tasks untouched as on any reconnect.
 
 mod dispatcher_sink;
 mod error;
@@ -145,6 +148,10 @@ impl SessionLoop {
             let Some(err) = ended else {
                 break;
             };
+            if matches!(err, SessionError::Renewed) {
+                tracing::info!(manager = %addr, "node certificate renewed: reconnecting with it");
+                continue;
+            }
             metrics::SESSION_FAILURES.inc();
             self.managers.observe_failure(&addr);
             let delay = self.backoff.next_delay(&mut self.rng);
@@ -183,7 +190,8 @@ impl SessionLoop {
         worker: &WorkerHandle,
         reporter: &ReporterHandle,
     ) -> Result<Infallible, SessionError> {
-        let certs = self.identity.certs.borrow().clone();
+        let mut renewals = self.identity.certs.clone();
+        let certs = renewals.borrow_and_update().clone();
         let channel = connect(addr, &certs).await?;
         let mut client = DispatcherClient::new(channel.clone());
         let request = SessionRequest {
@@ -235,8 +243,17 @@ impl SessionLoop {
             e = heartbeat(client, session_id, period_rx) => e,
             e = follow_session(session, period_tx, &mut self.identity, &mut self.managers, &self.links) => e,
             e = follow_assignments(assignments, worker) => e,
+            e = renewed(&mut renewals) => e,
         };
         Err(err)
+    }
+}
+
+/// Resolves once the renewer publishes a new certificate (never if it has stopped).
+async fn renewed(certs: &mut watch::Receiver<NodeCerts>) -> SessionError {
+    match certs.changed().await {
+        Ok(()) => SessionError::Renewed,
+        Err(_) => std::future::pending().await,
     }
 }
 

@@ -328,14 +328,14 @@ fn start_agent(
     backend: Arc<NullBackend>,
 ) -> (CancellationToken, JoinHandle<anyhow::Result<()>>) {
     let shutdown = CancellationToken::new();
-    pki()
-        .node
-        .save(&swarm_agent::certs::certs_dir(state_dir))
+    swarm_agent::certs::CertFiles::plain(swarm_agent::certs::certs_dir(state_dir))
+        .save(&pki().node)
         .unwrap();
     let config = AgentConfig {
         managers,
         join_token: String::new(),
         state_dir: state_dir.to_path_buf(),
+        key_protection: Default::default(),
         hostname: "test-host".into(),
         labels: HashMap::from([("zone".to_string(), "a".to_string())]),
         backend,

@@ -40,6 +40,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             managers: vec![manager.addr.clone()],
             join_token: token.clone(),
             state_dir: dir.path().join(format!("agent-{i}")),
+            key_protection: Default::default(),
             hostname: format!("node-{i:04}"),
             labels: Default::default(),
             backend: Arc::new(swarm_agent::exec::NullBackend::default()),

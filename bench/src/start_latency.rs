@@ -112,6 +112,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         managers: vec![manager.addr.clone()],
         join_token: manager.worker_token().await?,
         state_dir: state.clone(),
+        key_protection: Default::default(),
         hostname: "bench-agent".into(),
         labels: Default::default(),
         backend: timed.clone(),

@@ -193,6 +193,7 @@ fn t40_artifacts_survive_kill9_and_agents_fetch_identical_bytes() {
         managers: vec![m.addr()],
         join_token: m.worker_token(),
         state_dir: dir.path().join("agent"),
+        key_protection: Default::default(),
         hostname: "fetcher".into(),
         labels: Default::default(),
         backend: Arc::new(swarm_agent::exec::NullBackend::new()),

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use swarm_agent::certs::{self, ClientConfig, NodeCerts, NodeIdentity};
+use swarm_agent::certs::{self, CertFiles, ClientConfig, NodeCerts, NodeIdentity};
 use swarm_manager::ca::{ROOT_KEY_FILE, RootCa, Subject};
 use swarm_manager::keymanager::UnlockKey;
 use swarm_proto::control_client::ControlClient;
@@ -71,9 +71,25 @@ fn exits_saying(mut proc: Proc, text: &str) {
 }
 
 fn node_certs(state_dir: &Path) -> NodeCerts {
-    NodeCerts::load(&certs::certs_dir(state_dir))
+    CertFiles::plain(certs::certs_dir(state_dir))
+        .load()
         .unwrap()
         .expect("certificates")
+}
+
+/// The bytes of a node's `swarm-node.key`.
+fn node_key_file(state_dir: &Path) -> Vec<u8> {
+    std::fs::read(certs::certs_dir(state_dir).join("swarm-node.key")).unwrap()
+}
+
+/// Whether `bytes` are (or contain) a PEM private key.
+fn is_pem_private_key(bytes: &[u8]) -> bool {
+    use rustls::pki_types::PrivateKeyDer;
+    use rustls::pki_types::pem::PemObject;
+    bytes
+        .windows(27)
+        .any(|w| w == b"-----BEGIN PRIVATE KEY-----")
+        || PrivateKeyDer::from_pem_slice(bytes).is_ok()
 }
 
 fn ready_nodes(m: &ManagerProc) -> Vec<String> {
@@ -275,7 +291,9 @@ fn s20_every_remote_call_is_authenticated_and_authorized() {
     );
     tracing::info!(error = %e, "expired certificate refused");
     let stale_dir = dir.path().join("stale");
-    expired.save(&certs::certs_dir(&stale_dir)).unwrap();
+    CertFiles::plain(certs::certs_dir(&stale_dir))
+        .save(&expired)
+        .unwrap();
     exits_saying(agent_with_token(&m, dir.path(), "stale", ""), "expired at");
 
     tracing::info!("--- node rm revokes: the removed node's certificate no longer opens sessions");
@@ -348,8 +366,13 @@ fn s30_certificates_renew_before_they_expire() {
     );
     assert_eq!(renewed.node_id, id);
     assert_eq!(renewed.role, NodeRole::Worker);
-    let text = std::fs::read_to_string(dir.path().join("w1.agent.log")).unwrap_or_default();
-    assert!(text.contains("node certificate renewed"), "{text}");
+    let log = || std::fs::read_to_string(dir.path().join("w1.agent.log")).unwrap_or_default();
+    assert!(log().contains("node certificate renewed"), "{}", log());
+    wait_for(
+        "the session to reconnect with the renewed certificate",
+        CONVERGE,
+        || log().contains("reconnecting with it").then_some(()),
+    );
 
     tracing::info!("--- the manager serves its own renewed certificate without a restart");
     let now_served = wait_for(
@@ -367,6 +390,27 @@ fn s30_certificates_renew_before_they_expire() {
     assert_eq!(now_served.node_id, manager_id);
     assert_eq!(now_served.role, NodeRole::Manager);
     assert_eq!(ready_nodes(&m).len(), 2, "both nodes still READY");
+
+    tracing::info!(
+        "--- the session outlives the old certificate: calls made with it would be refused"
+    );
+    // The property is "still working once the old certificate is past": a point in time,
+    // plus three heartbeat periods, after which a node whose calls were refused is DOWN.
+    let past = first.not_after + Duration::from_secs(16);
+    wait_for(
+        "the old certificate to be long expired",
+        Duration::from_secs(120),
+        || (SystemTime::now() > past).then_some(()),
+    );
+    assert!(
+        ready_nodes(&m).contains(&id),
+        "w1 READY after its old certificate expired"
+    );
+    assert!(
+        !log().contains("expired"),
+        "no call of w1 was refused for an expired certificate:\n{}",
+        log()
+    );
 }
 
 #[test]
@@ -434,10 +478,15 @@ fn s40_an_autolocked_manager_starts_only_with_its_unlock_key() {
     let before = (
         std::fs::read(&raft_db).unwrap(),
         std::fs::read(&dek).unwrap(),
+        node_key_file(&state),
     );
     assert!(
         !before.0.windows(19).any(|w| w == b"autolock-secret-svc"),
         "the service name is readable in raft.redb"
+    );
+    assert!(
+        !is_pem_private_key(&before.2),
+        "the node key is stored as a readable PEM private key"
     );
 
     tracing::info!("--- no key, a wrong key: refused, nothing changed on disk");
@@ -460,10 +509,11 @@ fn s40_an_autolocked_manager_starts_only_with_its_unlock_key() {
     let after = (
         std::fs::read(&raft_db).unwrap(),
         std::fs::read(&dek).unwrap(),
+        node_key_file(&state),
     );
     assert!(
         before == after,
-        "a refused start changed the raft data or the key file"
+        "a refused start changed the raft data, the data key file or the node key"
     );
 
     tracing::info!("--- the right key: the manager runs with its data");
@@ -473,6 +523,14 @@ fn s40_an_autolocked_manager_starts_only_with_its_unlock_key() {
         services[0]["spec"]["annotations"]["name"], "autolock-secret-svc",
         "{services}"
     );
+    assert!(!is_pem_private_key(&node_key_file(&state)), "still sealed");
+
+    tracing::info!("--- it serves mTLS with its sealed key: an agent joins and is READY");
+    let _agent = spawn_agent(&m, &dir.path().join("w1"), "w1").unwrap();
+    let manager_id = m.node_id();
+    wait_for("w1 to be READY", CONVERGE, || {
+        ready_nodes(&m).into_iter().find(|n| *n != manager_id)
+    });
 }
 
 #[test]
@@ -494,6 +552,9 @@ fn s50_autolock_turned_on_rotated_and_off_on_a_running_swarm() {
     assert!(out.contains(&first), "{out}");
     wait_for("the data key to be wrapped", CONVERGE, || {
         read_dek().contains("wrapped").then_some(())
+    });
+    wait_for("the node key to be sealed", CONVERGE, || {
+        (!is_pem_private_key(&node_key_file(&state))).then_some(())
     });
     m.proc.kill9();
     exits_saying(
@@ -524,6 +585,9 @@ fn s50_autolock_turned_on_rotated_and_off_on_a_running_swarm() {
     m.ctl_ok(&["cluster", "update", "--autolock=false"]);
     wait_for("the data key to be stored plain", CONVERGE, || {
         read_dek().contains("plain").then_some(())
+    });
+    wait_for("the node key to be plain again", CONVERGE, || {
+        is_pem_private_key(&node_key_file(&state)).then_some(())
     });
     m.restart().unwrap();
     let e = m.ctl(&["cluster", "unlock-key"]);

@@ -1,14 +1,16 @@
 //! [`NodeCerts`]: the root CA certificate and this node's key and certificate, as PEM, kept
-//! in `<state-dir>/certificates/` (`swarm-root-ca.crt`, `swarm-node.crt`, `swarm-node.key`,
-//! SwarmKit's names). Each file is written atomically (temp file, fsync, rename); the key is
-//! created 0600.
+//! by [`CertFiles`] in `<state-dir>/certificates/` (`swarm-root-ca.crt`, `swarm-node.crt`,
+//! `swarm-node.key`, SwarmKit's names). Each file is written atomically (temp file, fsync,
+//! rename), so a crash leaves the old file or the new one; the key is created 0600 and
+//! stored through the node's [`KeyProtection`] (sealed on an autolocked manager).
 
 use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use super::NodeIdentity;
+use super::{KeyCodec, KeyProtection, NodeIdentity};
 
 const ROOT: &str = "swarm-root-ca.crt";
 const CERT: &str = "swarm-node.crt";
@@ -27,6 +29,9 @@ pub enum CertError {
     Invalid(String),
     #[error("{0}")]
     Crypto(String),
+    /// The key file is sealed and cannot be opened with the node's current protection.
+    #[error("{0}")]
+    SealedKey(String),
 }
 
 /// The certificates directory of a node whose state lives in `state_dir`.
@@ -50,48 +55,118 @@ impl std::fmt::Debug for NodeCerts {
     }
 }
 
-impl NodeCerts {
-    /// Reads the three files from `dir`; `None` when there is no node certificate yet.
+/// A node's `certificates/` directory, its key read and written through the node's
+/// [`KeyProtection`]. Clones share the protection.
+#[derive(Debug, Clone)]
+pub struct CertFiles {
+    dir: PathBuf,
+    key: KeyProtection,
+}
+
+impl CertFiles {
+    pub fn new(dir: PathBuf, key: KeyProtection) -> Self {
+        Self { dir, key }
+    }
+
+    /// A worker's files: the key in plain PEM.
+    pub fn plain(dir: PathBuf) -> Self {
+        Self::new(dir, KeyProtection::default())
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Reads the three files; `None` when there is no node certificate yet.
     ///
     /// # Errors
-    /// A file exists but cannot be read, or the root or key is missing beside a certificate.
-    pub fn load(dir: &Path) -> Result<Option<Self>, CertError> {
+    /// A file exists but cannot be read, the root or key is missing beside a certificate,
+    /// or the key is sealed and the current protection cannot open it.
+    pub fn load(&self) -> Result<Option<NodeCerts>, CertError> {
         let read = |name: &str| {
-            let path = dir.join(name);
+            let path = self.dir.join(name);
             fs::read(&path).map_err(|source| CertError::Io {
                 what: "read",
                 path,
                 source,
             })
         };
-        match fs::metadata(dir.join(CERT)) {
+        match fs::metadata(self.dir.join(CERT)) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             _ => {}
         }
-        let certs = Self {
+        let key_pem = {
+            let codec = self.key.lock();
+            codec.decode(&read(KEY)?)?
+        };
+        let certs = NodeCerts {
             root_pem: read(ROOT)?,
             cert_pem: read(CERT)?,
-            key_pem: read(KEY)?,
+            key_pem,
         };
         certs.identity()?;
         Ok(Some(certs))
     }
 
-    /// Writes the three files into `dir` (created if missing).
+    /// Writes the three files (the directory is created if missing), the key encoded by the
+    /// current protection.
     ///
     /// # Errors
     /// The directory or a file cannot be written.
-    pub fn save(&self, dir: &Path) -> Result<(), CertError> {
-        fs::create_dir_all(dir).map_err(|source| CertError::Io {
+    pub fn save(&self, certs: &NodeCerts) -> Result<(), CertError> {
+        fs::create_dir_all(&self.dir).map_err(|source| CertError::Io {
             what: "create",
-            path: dir.to_path_buf(),
+            path: self.dir.clone(),
             source,
         })?;
-        write_atomic(&dir.join(ROOT), &self.root_pem, 0o644)?;
-        write_atomic(&dir.join(KEY), &self.key_pem, 0o600)?;
-        write_atomic(&dir.join(CERT), &self.cert_pem, 0o644)
+        write_atomic(&self.dir.join(ROOT), &certs.root_pem, 0o644)?;
+        {
+            let codec = self.key.lock();
+            write_atomic(&self.dir.join(KEY), &codec.encode(&certs.key_pem), 0o600)?;
+        }
+        write_atomic(&self.dir.join(CERT), &certs.cert_pem, 0o644)
     }
 
+    /// Makes `codec` the node key's protection, first rewriting the key file (if there is
+    /// one) under it: read with the current codec, written atomically with the new one. On
+    /// an error nothing changed.
+    ///
+    /// # Errors
+    /// The key file cannot be read, opened or written.
+    pub fn protect(&self, codec: Arc<dyn KeyCodec>) -> Result<(), CertError> {
+        let mut current = self.key.lock();
+        let path = self.dir.join(KEY);
+        match fs::read(&path) {
+            Ok(stored) => {
+                let pem = current.decode(&stored)?;
+                write_atomic(&path, &codec.encode(&pem), 0o600)?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(CertError::Io {
+                    what: "read",
+                    path,
+                    source,
+                });
+            }
+        }
+        tracing::debug!(
+            from = current.name(),
+            to = codec.name(),
+            "node key protection changed"
+        );
+        *current = codec;
+        Ok(())
+    }
+
+    /// Uses `codec` from now on without touching the files: for a manager starting up,
+    /// whose codec opens whatever its earlier runs wrote.
+    pub fn use_codec(&self, codec: Arc<dyn KeyCodec>) {
+        *self.key.lock() = codec;
+    }
+}
+
+impl NodeCerts {
     /// Who the node certificate names.
     ///
     /// # Errors

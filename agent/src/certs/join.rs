@@ -4,7 +4,6 @@
 //! certificate before it expires, authenticated by the current one. The key never leaves the
 //! node: the CA receives a CSR and sets the subject itself.
 
-use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use rand::SeedableRng;
@@ -17,7 +16,7 @@ use tonic::Code;
 use tonic::transport::Channel;
 
 use super::tls::{server_verified, unverified};
-use super::{CertError, JoinToken, NodeCerts, connect, root_digest};
+use super::{CertError, CertFiles, JoinToken, NodeCerts, connect, root_digest};
 use crate::backoff::Backoff;
 use crate::session::RPC_TIMEOUT;
 
@@ -97,7 +96,7 @@ pub async fn renew(
     issue(channel, addr, certs.root_pem.clone(), "").await
 }
 
-/// Loads this node's certificates from `dir`, or joins through one of `managers` with
+/// Loads this node's certificates from `files`, or joins through one of `managers` with
 /// `token` and saves them there. Unreachable managers are retried (with backoff, in turn)
 /// until `shutdown`; a refusal ends it at once. `Ok(None)` when shut down first.
 ///
@@ -105,19 +104,19 @@ pub async fn renew(
 /// A refusal, an unreadable `dir`, no token for a node without certificates, or a
 /// certificate that has expired (the node must join again).
 pub async fn obtain(
-    dir: &Path,
+    files: &CertFiles,
     managers: &[String],
     token: &str,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Option<NodeCerts>> {
-    if let Some(certs) = NodeCerts::load(dir)? {
+    if let Some(certs) = files.load()? {
         let id = certs.identity()?;
         anyhow::ensure!(
             id.not_after > SystemTime::now(),
             "this node's certificate ({}) expired at {}; remove {} and join again with a join token",
             id.node_id,
             humantime_utc(id.not_after),
-            dir.display()
+            files.dir().display()
         );
         return Ok(Some(certs));
     }
@@ -130,7 +129,7 @@ pub async fn obtain(
     for addr in managers.iter().cycle() {
         match bootstrap(addr, token, RPC_TIMEOUT).await {
             Ok(certs) => {
-                certs.save(dir)?;
+                files.save(&certs)?;
                 tracing::info!(node_id = %certs.identity()?.node_id, manager = %addr, "joined the swarm: node certificate issued");
                 return Ok(Some(certs));
             }

@@ -18,13 +18,15 @@
 mod files;
 mod identity;
 pub mod join;
+mod key_protection;
 mod renewal;
 pub mod renewer;
 mod tls;
 mod token;
 
-pub use files::{CertError, NodeCerts, certs_dir};
+pub use files::{CertError, CertFiles, NodeCerts, certs_dir};
 pub use identity::{NodeIdentity, OU_MANAGER, OU_WORKER};
+pub use key_protection::{KeyCodec, KeyProtection, PlainKey, is_plain_pem_key};
 pub use renewal::renew_at;
 pub use rustls::ClientConfig;
 pub use tls::{

@@ -6,7 +6,6 @@
 //! renewal is retried every [`RETRY`] (sooner never helps: the session is down or the node
 //! was removed, which the session reports loudly).
 
-use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use rand::SeedableRng;
@@ -15,7 +14,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{NodeCerts, join, renew_at};
+use super::{CertFiles, NodeCerts, join, renew_at};
 use crate::session::{Roles, SessionLinks};
 
 /// Wait between failed renewal attempts.
@@ -23,7 +22,7 @@ const RETRY: Duration = Duration::from_secs(5);
 
 /// Renews until `shutdown`. `certs` holds the current certificates and receives new ones.
 pub async fn run(
-    dir: PathBuf,
+    files: CertFiles,
     certs: watch::Sender<NodeCerts>,
     links: SessionLinks,
     shutdown: CancellationToken,
@@ -58,7 +57,7 @@ pub async fn run(
             };
             match attempt {
                 Ok(new) => {
-                    if let Err(e) = new.save(&dir) {
+                    if let Err(e) = files.save(&new) {
                         tracing::error!(error = %e, "saving the renewed certificate failed");
                     }
                     let id = new.identity().map(|i| i.node_id).unwrap_or_default();

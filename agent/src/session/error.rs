@@ -1,4 +1,5 @@
-//! Why a dispatcher session ended. Every one of these leads to a reconnect with backoff.
+//! Why a dispatcher session ended. Every one of these leads to a reconnect with backoff,
+//! except [`SessionError::Renewed`], which reconnects at once.
 
 use crate::worker::WorkerError;
 
@@ -39,6 +40,10 @@ pub enum SessionError {
     /// The worker could not take an assignment (it is re-sent in full on the next session).
     #[error("applying assignments")]
     Worker(#[from] WorkerError),
+    /// The node's certificate was renewed: the session moves to a connection made with the
+    /// new one (a connection keeps the certificate of its handshake, which will expire).
+    #[error("the node certificate was renewed")]
+    Renewed,
 }
 
 impl SessionError {

@@ -4,6 +4,8 @@
 //! `node rm` revokes a certificate at once — and, for manager-only services, that it is a
 //! manager's. The identity is left in the request's extensions for the handler.
 
+use std::time::SystemTime;
+
 use swarm_agent::certs::NodeIdentity;
 use swarm_proto::NodeRole;
 use tonic::service::Interceptor;
@@ -110,14 +112,40 @@ impl Interceptor for NodeAuth {
 /// The identity in the caller's TLS certificate (not yet checked against the store).
 ///
 /// # Errors
-/// `Unauthenticated` when the caller presented no certificate; `PermissionDenied` when it is
-/// not a node certificate.
+/// `Unauthenticated` when the caller presented no certificate or an expired one;
+/// `PermissionDenied` when it is not a node certificate.
 pub fn caller<T>(request: &Request<T>) -> Result<NodeIdentity, Status> {
+    let now = SystemTime::now();
     let peer = tls_peer(request)?;
-    match request.metadata().get(FORWARDED_CERT) {
-        Some(forwarded) if peer.role == NodeRole::Manager => forwarded_identity(forwarded),
-        _ => Ok(peer),
+    unexpired(&peer, now)?;
+    let id = match request.metadata().get(FORWARDED_CERT) {
+        Some(forwarded) if peer.role == NodeRole::Manager => forwarded_identity(forwarded)?,
+        _ => peer,
+    };
+    unexpired(&id, now)?;
+    Ok(id)
+}
+
+/// Refuses a certificate past its NotAfter. TLS checks expiry only at the handshake, so a
+/// connection opened with a valid certificate would otherwise keep working after it expired;
+/// the identity is parsed per call anyway, so this costs one comparison.
+///
+/// # Errors
+/// `Unauthenticated`, saying the node must renew or rejoin.
+pub fn unexpired(id: &NodeIdentity, now: SystemTime) -> Result<(), Status> {
+    if id.not_after > now {
+        return Ok(());
     }
+    Err(Status::unauthenticated(format!(
+        "the certificate of node {} expired at {:?}: the node must renew it (its agent does so \
+         before expiry over a new connection) or, once expired, join the swarm again with a \
+         join token after deleting its certificates/ directory",
+        id.node_id,
+        id.not_after
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| format!("unix {}", d.as_secs()))
+            .unwrap_or_default()
+    )))
 }
 
 /// The header in which a manager forwarding a request to the leader names the original
@@ -168,4 +196,31 @@ pub fn authenticated<T>(request: &Request<T>) -> Result<NodeIdentity, Status> {
         .get::<NodeIdentity>()
         .cloned()
         .ok_or_else(|| Status::internal("the caller was not authenticated (NodeAuth missing)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn an_expired_certificate_is_refused_on_every_call() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let id = NodeIdentity {
+            node_id: "w1".into(),
+            role: NodeRole::Worker,
+            cluster_id: "c".into(),
+            not_before: now - Duration::from_secs(100),
+            not_after: now + Duration::from_secs(1),
+        };
+        assert!(unexpired(&id, now).is_ok());
+        let e = unexpired(&id, now + Duration::from_secs(1)).unwrap_err();
+        assert_eq!(e.code(), tonic::Code::Unauthenticated);
+        assert!(
+            e.message().contains("w1 expired") && e.message().contains("renew"),
+            "{}",
+            e.message()
+        );
+    }
 }

@@ -4,12 +4,11 @@
 //! life an agent would, with the role the store gives its node. The files it writes are
 //! what the manager's TLS reloads.
 
-use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use swarm_agent::certs::{NodeCerts, join, renew_at};
+use swarm_agent::certs::{CertFiles, NodeCerts, join, renew_at};
 use swarm_proto::NodeRole;
 use tokio_util::sync::CancellationToken;
 
@@ -19,16 +18,14 @@ use crate::store::Store;
 /// Wait before retrying a failed renewal.
 const RETRY: Duration = Duration::from_secs(5);
 
-/// Renews the certificate in `dir` until `token` is cancelled.
-pub async fn run(store: Store, dir: PathBuf, token: CancellationToken) {
+/// Renews the certificate in `files` until `token` is cancelled.
+pub async fn run(store: Store, files: CertFiles, token: CancellationToken) {
     let mut rng = StdRng::from_os_rng();
     loop {
-        let wait = match NodeCerts::load(&dir)
-            .map_err(|e| e.to_string())
-            .and_then(|c| {
-                let c = c.ok_or("no certificate")?;
-                c.identity().map_err(|e| e.to_string())
-            }) {
+        let wait = match files.load().map_err(|e| e.to_string()).and_then(|c| {
+            let c = c.ok_or("no certificate")?;
+            c.identity().map_err(|e| e.to_string())
+        }) {
             Ok(id) => renew_at(&id, &mut rng)
                 .duration_since(SystemTime::now())
                 .unwrap_or_default(),
@@ -41,7 +38,7 @@ pub async fn run(store: Store, dir: PathBuf, token: CancellationToken) {
             _ = token.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
         }
-        match renew(&store, &dir) {
+        match renew(&store, &files) {
             Ok(()) => tracing::info!("manager certificate renewed by this manager"),
             Err(e) => {
                 tracing::warn!(error = %e, retry_in = ?RETRY, "renewing this manager's certificate failed");
@@ -54,8 +51,9 @@ pub async fn run(store: Store, dir: PathBuf, token: CancellationToken) {
     }
 }
 
-fn renew(store: &Store, dir: &std::path::Path) -> Result<(), String> {
-    let current = NodeCerts::load(dir)
+fn renew(store: &Store, files: &CertFiles) -> Result<(), String> {
+    let current = files
+        .load()
         .map_err(|e| e.to_string())?
         .ok_or("no certificate")?;
     let id = current.identity().map_err(|e| e.to_string())?;
@@ -75,11 +73,11 @@ fn renew(store: &Store, dir: &std::path::Path) -> Result<(), String> {
     let cert = root
         .sign(&csr, &subject, node_cert_expiry(cluster))
         .map_err(|e| e.to_string())?;
-    NodeCerts {
-        root_pem: current.root_pem,
-        cert_pem: cert.into_bytes(),
-        key_pem: key_pem.into_bytes(),
-    }
-    .save(dir)
-    .map_err(|e| e.to_string())
+    files
+        .save(&NodeCerts {
+            root_pem: current.root_pem,
+            cert_pem: cert.into_bytes(),
+            key_pem: key_pem.into_bytes(),
+        })
+        .map_err(|e| e.to_string())
 }

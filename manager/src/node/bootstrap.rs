@@ -1,6 +1,7 @@
 //! `init`: fresh ids, the raft log bootstrapped with this member, and the first objects.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use raft::prelude::ConfState;
 use swarm_proto::{
@@ -10,10 +11,10 @@ use swarm_proto::{
 };
 
 use super::{Manager, ManagerConfig, ManagerError, NodeState, ROLE_MANAGER};
-use swarm_agent::certs::certs_dir;
+use swarm_agent::certs::CertFiles;
 
 use crate::ca::{JoinToken, RootCa, Subject};
-use crate::keymanager::{DataKey, DekFile, UnlockKey};
+use crate::keymanager::{DataKey, DekFile, NodeKeyCodec, UnlockKey};
 use crate::raft::RaftOptions;
 use crate::raft::storage::RaftStorage;
 use crate::store;
@@ -106,7 +107,13 @@ pub(super) fn prepare_init(config: &ManagerConfig) -> Result<Prepared, ManagerEr
         remotes: Vec::new(),
     };
     state.save(dir)?;
-    let root = new_certificates(config, &state)?;
+    // An autolocked swarm's first node key is sealed from the start.
+    let files = config.cert_files();
+    files.use_codec(Arc::new(NodeKeyCodec::new(
+        dek.clone(),
+        unlock_key.is_some(),
+    )));
+    let root = new_certificates(config, &files, &state)?;
     Ok(Prepared {
         state,
         storage,
@@ -115,11 +122,15 @@ pub(super) fn prepare_init(config: &ManagerConfig) -> Result<Prepared, ManagerEr
     })
 }
 
-/// The cluster's root CA and this manager's certificate, saved under `certificates/`.
-fn new_certificates(config: &ManagerConfig, state: &NodeState) -> Result<RootCa, ManagerError> {
+/// The cluster's root CA and this manager's certificate, saved in `files`.
+fn new_certificates(
+    config: &ManagerConfig,
+    files: &CertFiles,
+    state: &NodeState,
+) -> Result<RootCa, ManagerError> {
     let ca_err =
         |e: crate::ca::CaError| ManagerError::Other(format!("creating the cluster CA: {e}"));
-    let dir = certs_dir(&config.state_dir);
+    let dir = files.dir();
     let root = RootCa::generate(&state.cluster_id).map_err(ca_err)?;
     let subject = Subject {
         node_id: &state.node_id,
@@ -129,12 +140,12 @@ fn new_certificates(config: &ManagerConfig, state: &NodeState) -> Result<RootCa,
     let certs = root
         .issue_local(&subject, config.node_cert_expiry)
         .map_err(ca_err)?;
-    root.save_key(&dir).map_err(|source| ManagerError::Io {
+    root.save_key(dir).map_err(|source| ManagerError::Io {
         what: format!("writing the root CA key in {}", dir.display()),
         source,
     })?;
-    certs
-        .save(&dir)
+    files
+        .save(&certs)
         .map_err(|e| ManagerError::Other(format!("saving certificates: {e}")))?;
     Ok(root)
 }

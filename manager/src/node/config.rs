@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use swarm_agent::certs::{CertFiles, KeyProtection, certs_dir};
+
 use crate::keymanager::UnlockKey;
 
 /// Settings of one manager process.
@@ -31,6 +33,9 @@ pub struct ManagerConfig {
     pub autolock: bool,
     /// The unlock key of an autolocked swarm (`--unlock-key`).
     pub unlock_key: Option<UnlockKey>,
+    /// How the node key is stored; shared with the node's agent (clones share it), so the
+    /// agent's renewals are sealed while the swarm is autolocked.
+    pub key_protection: KeyProtection,
 }
 
 impl ManagerConfig {
@@ -49,7 +54,13 @@ impl ManagerConfig {
             node_cert_expiry: crate::ca::DEFAULT_NODE_CERT_EXPIRY,
             autolock: false,
             unlock_key: None,
+            key_protection: KeyProtection::default(),
         }
+    }
+
+    /// `certificates/` of this manager, read and written with its key protection.
+    pub fn cert_files(&self) -> CertFiles {
+        CertFiles::new(certs_dir(&self.state_dir), self.key_protection.clone())
     }
 }
 

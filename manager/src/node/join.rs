@@ -13,14 +13,12 @@
 //! A join that fails leaves no state.json and no raft data behind (the certificate stays, so
 //! the node is named in the error).
 
-use std::path::Path;
-
-use swarm_agent::certs::{NodeCerts, certs_dir};
+use swarm_agent::certs::{CertFiles, NodeCerts};
 use swarm_agent::session::RPC_TIMEOUT;
 use swarm_proto::raft_membership_client::RaftMembershipClient;
 use swarm_proto::{JoinRaftRequest, NodeRole};
 
-use super::{Manager, ManagerConfig, ManagerError, NodeState, ROLE_MANAGER, bootstrap};
+use super::{Manager, ManagerConfig, ManagerError, NodeState, ROLE_MANAGER, bootstrap, leave};
 use crate::keymanager::DekFile;
 use crate::raft::storage::RaftStorage;
 
@@ -45,7 +43,8 @@ impl Manager {
                 dir: dir.display().to_string(),
             });
         }
-        let certs = manager_certificate(dir, remote, token).await?;
+        let files = config.cert_files();
+        let certs = manager_certificate(&files, remote, token).await?;
         let identity = certs
             .identity()
             .map_err(|e| ManagerError::Other(format!("the issued certificate: {e}")))?;
@@ -65,7 +64,7 @@ impl Manager {
         let manager = match Self::start(config.clone(), state, storage, dek).await {
             Ok(m) => m,
             Err(e) => {
-                let _ = std::fs::remove_dir_all(dir.join("raft"));
+                let _ = leave::remove_raft_data(dir, &files);
                 return Err(e);
             }
         };
@@ -79,7 +78,7 @@ impl Manager {
             }
             Err(e) => {
                 manager.shutdown().await;
-                let _ = std::fs::remove_dir_all(dir.join("raft"));
+                let _ = leave::remove_raft_data(dir, &files);
                 Err(e)
             }
         }
@@ -89,12 +88,12 @@ impl Manager {
 /// Gets this node a manager certificate through the CA at `remote` (or reuses the one a
 /// failed join left).
 async fn manager_certificate(
-    dir: &Path,
+    files: &CertFiles,
     remote: &str,
     token: &str,
 ) -> Result<NodeCerts, ManagerError> {
-    let certs_dir = certs_dir(dir);
-    let existing = NodeCerts::load(&certs_dir)
+    let existing = files
+        .load()
         .map_err(|e| ManagerError::Other(format!("loading certificates: {e}")))?;
     let certs = match existing {
         Some(c) => c,
@@ -102,7 +101,8 @@ async fn manager_certificate(
             let c = swarm_agent::certs::join::bootstrap(remote, token, RPC_TIMEOUT)
                 .await
                 .map_err(|e| ManagerError::Other(format!("joining through {remote}: {e}")))?;
-            c.save(&certs_dir)
+            files
+                .save(&c)
                 .map_err(|e| ManagerError::Other(format!("saving certificates: {e}")))?;
             c
         }
@@ -111,7 +111,7 @@ async fn manager_certificate(
         .identity()
         .map_err(|e| ManagerError::Other(format!("the issued certificate: {e}")))?;
     if identity.role != NodeRole::Manager {
-        let _ = std::fs::remove_dir_all(&certs_dir);
+        let _ = std::fs::remove_dir_all(files.dir());
         return Err(ManagerError::Other(format!(
             "the join token is a worker token: node {} joined as a worker (use \
              `swarm-agent --join-token` for workers, and `swarmctl join-token manager` for \

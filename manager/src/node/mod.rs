@@ -31,7 +31,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use swarm_agent::certs::{NodeCerts, certs_dir};
+use swarm_agent::certs::{CertFiles, NodeCerts};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -39,7 +39,7 @@ pub use config::ManagerConfig;
 pub use leave::retire;
 pub use state::{NodeState, ROLE_MANAGER, ROLE_WORKER, StateError};
 
-use crate::keymanager::{self, DataKey, DekFile};
+use crate::keymanager::{self, DataKey, DekFile, NodeKeyCodec};
 use crate::proxy::Forwarder;
 use crate::raft::{self, GrpcTransport, PeerAddrs, RaftHandle, RaftOptions};
 use crate::store::{MemoryStore, Store};
@@ -88,14 +88,20 @@ pub struct Manager {
     tasks: Vec<JoinHandle<()>>,
 }
 
-/// This manager's certificates, made at `init`.
-fn load_certificates(config: &ManagerConfig) -> Result<NodeCerts, ManagerError> {
-    let dir = certs_dir(&config.state_dir);
-    match NodeCerts::load(&dir) {
-        Ok(Some(certs)) => Ok(certs),
+/// This manager's certificates, made at `init` (or `join`): from now on the node key is
+/// read and written with `dek`, sealed while the DEK is wrapped (the swarm is autolocked).
+fn load_certificates(
+    config: &ManagerConfig,
+    dek: &DataKey,
+) -> Result<(CertFiles, NodeCerts), ManagerError> {
+    let sealed = DekFile::in_state_dir(&config.state_dir).is_locked()?;
+    let files = config.cert_files();
+    files.use_codec(Arc::new(NodeKeyCodec::new(dek.clone(), sealed)));
+    match files.load() {
+        Ok(Some(certs)) => Ok((files, certs)),
         Ok(None) => Err(ManagerError::Other(format!(
             "no node certificate in {}: this state dir was not made by `swarm-manager init`",
-            dir.display()
+            files.dir().display()
         ))),
         Err(e) => Err(ManagerError::Other(format!("loading certificates: {e}"))),
     }
@@ -146,8 +152,8 @@ impl Manager {
         dek: DataKey,
     ) -> Result<Self, ManagerError> {
         let shutdown = CancellationToken::new();
-        let certs = load_certificates(&config)?;
-        let cert = server_tls::ReloadingCert::new(certs_dir(&config.state_dir), &certs)
+        let (files, certs) = load_certificates(&config, &dek)?;
+        let cert = server_tls::ReloadingCert::new(files.clone(), &certs)
             .map_err(|e| ManagerError::Other(format!("this manager's certificate: {e}")))?;
         let tls = swarm_agent::certs::client_config_resolving(&certs.root_pem, cert.clone())
             .map_err(|e| ManagerError::Other(format!("this manager's certificate: {e}")))?;
@@ -180,14 +186,17 @@ impl Manager {
         let mut tasks = servers.tasks;
         tasks.push(tokio::spawn(keymanager::rewrap::run(
             store.clone(),
-            DekFile::in_state_dir(&config.state_dir),
-            dek,
+            keymanager::rewrap::Guarded {
+                dek_file: DekFile::in_state_dir(&config.state_dir),
+                dek,
+                certs: files.clone(),
+            },
             shutdown.child_token(),
         )));
         if !config.runs_agent {
             tasks.push(tokio::spawn(crate::ca::self_renew::run(
                 store.clone(),
-                certs_dir(&config.state_dir),
+                files,
                 shutdown.child_token(),
             )));
         }

@@ -7,7 +7,6 @@
 //! exactly as tonic's own TLS does.
 
 use std::io;
-use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -15,7 +14,7 @@ use rustls::SignatureScheme;
 use rustls::client::ResolvesClientCert;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use swarm_agent::certs::NodeCerts;
+use swarm_agent::certs::{CertFiles, NodeCerts};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
@@ -31,18 +30,19 @@ const HANDSHAKE: Duration = Duration::from_secs(10);
 /// The certificate this manager presents: the latest one in its certificates dir.
 #[derive(Debug)]
 pub(crate) struct ReloadingCert {
-    dir: PathBuf,
+    files: CertFiles,
     /// The cluster's root CA (PEM): what peers' certificates are verified against.
     pub root_pem: Vec<u8>,
     current: RwLock<(Vec<u8>, Arc<CertifiedKey>)>,
 }
 
 impl ReloadingCert {
-    /// Starts from `certs`, which were loaded from `dir`.
-    pub fn new(dir: PathBuf, certs: &NodeCerts) -> Result<Arc<Self>, String> {
+    /// Starts from `certs`, which were loaded from `files` (whose key protection it reads
+    /// renewals with).
+    pub fn new(files: CertFiles, certs: &NodeCerts) -> Result<Arc<Self>, String> {
         let key = certs.certified_key().map_err(|e| e.to_string())?;
         Ok(Arc::new(Self {
-            dir,
+            files,
             root_pem: certs.root_pem.clone(),
             current: RwLock::new((certs.cert_pem.clone(), key)),
         }))
@@ -50,7 +50,7 @@ impl ReloadingCert {
 
     /// Re-reads the files; whether the certificate changed.
     fn reload(&self) -> Result<bool, String> {
-        let Some(certs) = NodeCerts::load(&self.dir).map_err(|e| e.to_string())? else {
+        let Some(certs) = self.files.load().map_err(|e| e.to_string())? else {
             return Ok(false);
         };
         if self

@@ -197,7 +197,12 @@ impl Supervisor {
             .filter(|a| !a.is_empty() && *a != own)
             .collect();
         m.shutdown().await;
-        retire(&self.config.manager.state_dir, remotes).context("retiring the demoted manager")?;
+        retire(
+            &self.config.manager.state_dir,
+            &self.config.manager.cert_files(),
+            remotes,
+        )
+        .context("retiring the demoted manager")?;
         tracing::info!("manager stopped and its raft data removed; this node is a worker");
         Ok(())
     }
@@ -250,6 +255,7 @@ fn spawn_agent(
         managers,
         join_token: spec.join_token.clone(),
         state_dir: config.manager.state_dir.clone(),
+        key_protection: config.manager.key_protection.clone(),
         hostname: config.manager.hostname.clone(),
         labels: spec.labels.clone(),
         backend: spec.backend.clone(),
