@@ -290,6 +290,7 @@ mod tests {
                 leader,
                 reachable: true,
                 raft_id: 1,
+                catching_up: false,
             }),
             ..Default::default()
         };

@@ -205,13 +205,20 @@ pub fn node_availability(n: &Node) -> String {
     capitalize(&a.as_str_name().to_ascii_lowercase())
 }
 
-/// `Leader`, `Reachable` or `Unreachable` for managers, "" for workers.
+/// `Leader`, `Reachable` or `Unreachable` for managers ("Catching up" for a joined manager
+/// not yet a voter), "" for workers.
 pub fn manager_status(n: &Node) -> String {
-    match &n.manager_status {
-        Some(m) if m.leader => "Leader".into(),
-        Some(m) if m.reachable => "Reachable".into(),
-        Some(_) => "Unreachable".into(),
-        None => String::new(),
+    n.manager_status
+        .as_ref()
+        .map_or_else(String::new, |m| raft_status(m).into())
+}
+
+fn raft_status(m: &swarm_proto::ManagerStatus) -> &'static str {
+    match m {
+        m if m.leader => "Leader",
+        m if !m.reachable => "Unreachable",
+        m if m.catching_up => "Catching up",
+        _ => "Reachable",
     }
 }
 
@@ -251,10 +258,9 @@ pub fn node(n: &Node) -> String {
         d.kv(
             1,
             "Raft Status",
-            if m.reachable {
-                "Reachable"
-            } else {
-                "Unreachable"
+            match raft_status(m) {
+                "Leader" => "Reachable",
+                s => s,
             },
         );
         d.kv(1, "Leader", if m.leader { "Yes" } else { "No" });
@@ -397,6 +403,10 @@ mod tests {
         assert_eq!(manager_status(&n), "Leader");
         n.manager_status.as_mut().unwrap().leader = false;
         assert_eq!(manager_status(&n), "Reachable");
+        n.manager_status.as_mut().unwrap().catching_up = true;
+        assert_eq!(manager_status(&n), "Catching up");
+        n.manager_status.as_mut().unwrap().reachable = false;
+        assert_eq!(manager_status(&n), "Unreachable");
         n.manager_status = None;
         assert_eq!(manager_status(&n), "");
         assert!(node(&n).contains(" State:             Ready\n"));

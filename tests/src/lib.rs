@@ -269,7 +269,7 @@ impl ManagerProc {
             port,
             extra: extra.to_vec(),
         };
-        m.wait_ready()?;
+        m.wait_ready(cmd == "join")?;
         Ok(m)
     }
 
@@ -337,16 +337,22 @@ impl ManagerProc {
     }
 
     /// Waits until the control socket answers; fails at once if the process exits.
-    fn wait_ready(&mut self) -> anyhow::Result<()> {
+    /// Waits until the control socket answers; with `joined`, also until `swarm-manager
+    /// join` said it is done (a joined manager is a raft learner until it has caught up and
+    /// the leader made it a voter, and the command returns only then).
+    fn wait_ready(&mut self, joined: bool) -> anyhow::Result<()> {
         let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(30) {
+        // Catching up on a large store (tests of 100,000 tasks) takes longer than starting.
+        let deadline = Duration::from_secs(if joined { 120 } else { 30 });
+        while start.elapsed() < deadline {
             if let Some(status) = self.proc.child.try_wait()? {
                 bail!(
                     "manager exited ({status}) before it was ready; its output:\n{}",
                     self.proc.output()
                 );
             }
-            if self.socket().exists() {
+            let done = !joined || self.proc.output().contains("joined the swarm as a manager");
+            if done && self.socket().exists() {
                 let out = self.ctl(&["cluster", "inspect", "--format", "json"]);
                 if out.status.success() {
                     return Ok(());
@@ -355,7 +361,7 @@ impl ManagerProc {
             std::thread::sleep(Duration::from_millis(50));
         }
         bail!(
-            "manager did not become ready in 30 s; its output:\n{}",
+            "manager did not become ready in {deadline:?}; its output:\n{}",
             self.proc.output()
         )
     }

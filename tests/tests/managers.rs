@@ -1,6 +1,7 @@
 //! Several managers as real processes on 127.0.0.1: joining raft with the manager token,
 //! calls forwarded to the leader from any manager, `kill -9` of the leader without losing
-//! an acknowledged write, and quorum loss.
+//! an acknowledged write, quorum loss, a joiner catching up as a raft learner without
+//! costing the leader its quorum, and a join retried until the remote is back.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -10,7 +11,7 @@ use serde_json::Value;
 use swarm_tests::cluster::{
     leader_node, local_service_names, local_services, managers, wait_identical,
 };
-use swarm_tests::{ManagerProc, init_tracing, spawn_agent, wait_for};
+use swarm_tests::{ManagerProc, Proc, bin, free_port, init_tracing, metric, spawn_agent, wait_for};
 
 fn three_managers(dir: &Path, extra: &[&str]) -> Vec<ManagerProc> {
     managers(dir, 3, extra)
@@ -346,4 +347,157 @@ fn m50_a_manager_joining_an_autolocked_swarm_locks_its_own_data() {
                 .then_some(())
         },
     );
+}
+
+/// Tasks in the store of m60: enough that installing its snapshot blocks the joiner's raft
+/// loop for longer than an election timeout (1 s), yet built in seconds.
+const M60_TASKS: u64 = 50_000;
+
+#[test]
+fn m60_a_joiner_installing_a_large_snapshot_does_not_cost_the_leader_its_quorum() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let a = ManagerProc::init(
+        &dir.path().join("a"),
+        &["--no-agent", "--metrics-addr", &metrics],
+    )
+    .unwrap();
+    a.push_empty_module("app:1");
+
+    tracing::info!("--- {M60_TASKS} pending tasks, behind a snapshot with no log kept");
+    let replicas = M60_TASKS.to_string();
+    a.ctl_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "big",
+        "--replicas",
+        &replicas,
+        "app:1",
+    ]);
+    wait_for_tasks("a", &metrics, M60_TASKS, Duration::from_secs(60));
+    let taken = r#"swarm_raft_snapshots_total{event="taken"}"#;
+    a.ctl_ok(&[
+        "cluster",
+        "update",
+        "--snapshot-interval",
+        "1",
+        "--log-entries-for-slow-followers",
+        "0",
+    ]);
+    wait_for("a to snapshot its store", Duration::from_secs(30), || {
+        (metric(&metrics, taken)? >= 1.0).then_some(())
+    });
+    a.ctl_ok(&["cluster", "update", "--snapshot-interval", "10000"]);
+
+    tracing::info!("--- b joins: a learner while it installs the snapshot");
+    let b_metrics = format!("127.0.0.1:{}", free_port());
+    let b = ManagerProc::join(
+        &dir.path().join("b"),
+        &a,
+        &["--no-agent", "--metrics-addr", &b_metrics],
+    )
+    .unwrap();
+    let a_id = a.node_id();
+    let mut writes = 0;
+    let started = Instant::now();
+    while metric(&b_metrics, r#"swarm_store_objects{table="tasks"}"#) != Some(M60_TASKS as f64) {
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "b did not hold the {M60_TASKS} tasks within 90 s"
+        );
+        // Each write must be acknowledged (ctl_ok fails the test otherwise): a two-member
+        // quorum would have been lost while b's raft loop was busy.
+        a.ctl_ok(&[
+            "node",
+            "update",
+            "--label-add",
+            &format!("w={writes}"),
+            &a_id,
+        ]);
+        writes += 1;
+    }
+    tracing::info!(writes, took = ?started.elapsed(), "--- b caught up");
+    wait_for("b to be promoted to voter", Duration::from_secs(30), || {
+        b.proc
+            .output()
+            .contains("joined the swarm as a manager")
+            .then_some(())
+    });
+    assert!(
+        !a.proc.output().contains("lost leadership"),
+        "a lost leadership while b joined:\n{}",
+        a.proc.output()
+    );
+    assert!(
+        b.proc
+            .output()
+            .contains("raft snapshot from the leader installed"),
+        "b caught up through a snapshot:\n{}",
+        b.proc.output()
+    );
+    // Both are voters now: a write still commits with the two of them.
+    b.ctl_ok(&["node", "update", "--label-add", "after=join", &a_id]);
+}
+
+#[test]
+fn m61_a_join_started_while_the_remote_restarts_succeeds_once_it_is_back() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = ManagerProc::init(&dir.path().join("a"), &["--no-agent"]).unwrap();
+    let token = a.manager_token();
+
+    tracing::info!("--- a is down when b starts joining");
+    a.proc.kill9();
+    let b_dir = dir.path().join("b");
+    let args: Vec<String> = [
+        "join",
+        "--state-dir",
+        &b_dir.display().to_string(),
+        "--listen-addr",
+        &format!("127.0.0.1:{}", free_port()),
+        "--no-agent",
+        "--remote",
+        &a.addr(),
+        "--join-token",
+        &token,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let b = Proc::spawn(
+        "swarm-manager",
+        &bin("swarm-manager"),
+        &args,
+        &dir.path().join("b.join.log"),
+    )
+    .unwrap();
+    wait_for("b to retry its join", Duration::from_secs(20), || {
+        b.output().contains("failed; retrying").then_some(())
+    });
+
+    tracing::info!("--- a is back: b's join goes through");
+    a.restart().unwrap();
+    wait_for("b to join as a voter", Duration::from_secs(60), || {
+        b.output()
+            .contains("joined the swarm as a manager")
+            .then_some(())
+    });
+    let nodes = a.ctl_json(&["node", "ls"]);
+    let members = nodes
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["manager_status"]["raft_id"].as_u64().unwrap_or(0) != 0)
+        .count();
+    assert_eq!(members, 2, "two raft members: {nodes:#}");
+}
+
+/// Waits until the manager serving metrics at `addr` holds `n` tasks.
+fn wait_for_tasks(who: &str, addr: &str, n: u64, deadline: Duration) {
+    wait_for(&format!("{n} tasks in {who}'s store"), deadline, || {
+        (metric(addr, r#"swarm_store_objects{table="tasks"}"#)? == n as f64).then_some(())
+    });
 }

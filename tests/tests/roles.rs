@@ -91,6 +91,8 @@ struct Seen {
     raft_member: bool,
     leader: bool,
     reachable: bool,
+    /// A raft learner, not yet a voter.
+    catching_up: bool,
     ready: bool,
 }
 
@@ -121,6 +123,7 @@ fn nodes(ctl: impl Fn(&[&str]) -> Output) -> Option<BTreeMap<String, Seen>> {
                         raft_member: ms["raft_id"].as_u64().unwrap_or(0) != 0,
                         leader: ms["leader"].as_bool() == Some(true),
                         reachable: ms["reachable"].as_bool() == Some(true),
+                        catching_up: ms["catching_up"].as_bool() == Some(true),
                         ready: n["status"]["state"] == "NODE_READY",
                     },
                 )
@@ -139,7 +142,7 @@ fn wait_managers(ctl: impl Fn(&[&str]) -> Output, managers: &[&str]) -> String {
         if let Some(seen) = nodes(&ctl) {
             let ok = seen.iter().all(|(host, s)| {
                 if want.contains(host.as_str()) {
-                    s.role == "MANAGER" && s.raft_member && s.reachable
+                    s.role == "MANAGER" && s.raft_member && s.reachable && !s.catching_up
                 } else {
                     s.role == "WORKER" && !s.raft_member && s.ready
                 }

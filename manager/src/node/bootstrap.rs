@@ -241,6 +241,7 @@ pub(super) async fn create_cluster_objects(
             addr: manager.addr.to_string(),
             leader: true,
             reachable: true,
+            catching_up: false,
         }),
     };
     manager

@@ -20,6 +20,7 @@
 mod bootstrap;
 mod config;
 mod join;
+mod join_retry;
 mod leader;
 mod leave;
 mod revocable;

@@ -16,7 +16,8 @@
 //!   log written ─▶ on_persist_ready (leader)
 //! ```
 //! This is raft-rs's documented Ready order (`examples/five_mem_node`). A storage error is
-//! fatal: the loop stops rather than run on state it could not make durable.
+//! fatal: the loop stops rather than run on state it could not make durable. On each tick
+//! the leader also promotes a learner that has caught up to voter ([`promote`]).
 //!
 //! The leader does step 4 in parallel ([`LogWriter`], raft thesis §10.2.1): it stages the
 //! entries in the log's memory and hands the fsync to the writer thread, then goes on
@@ -41,6 +42,7 @@ use tokio_util::sync::CancellationToken;
 use super::coalesce;
 use super::handle::{Command, RaftHandle, RaftStatus, Reply};
 use super::log_writer::{LogWriter, Persisted};
+use super::membership::promote;
 
 type ConfReply = tokio::sync::oneshot::Sender<Result<ConfState, StoreError>>;
 use super::options::RaftOptions;
@@ -94,7 +96,9 @@ pub fn start(
     };
     memory.restore(tables);
 
-    let voters = storage.conf_state().voters;
+    let ConfState {
+        voters, learners, ..
+    } = storage.conf_state();
     let sole_voter = voters == [options.id];
     let logger = super::logger::tracing_logger();
     let mut raw = RawNode::new(&options.raft_config(index), storage, &logger)?;
@@ -109,6 +113,7 @@ pub fn start(
         id: options.id,
         applied: index,
         voters,
+        learners,
         ..Default::default()
     });
     let driver = Driver {
@@ -168,6 +173,7 @@ impl Driver {
                 _ = shutdown.cancelled() => break Ok(()),
                 _ = ticker.tick() => {
                     self.raw.tick();
+                    self.promote_caught_up_learner();
                     self.publish_status();
                     let applied = self.status.borrow().applied;
                     if let Err(e) = self.maybe_snapshot(applied) {
@@ -263,6 +269,41 @@ impl Driver {
             }
             Err(e) => {
                 let _ = reply.send(Err(StoreError::Raft(e.to_string())));
+            }
+        }
+    }
+
+    /// On the leader, with no membership change pending: proposes promoting the learner that
+    /// has caught up ([`promote::learner_to_promote`]) to voter. Nobody waits on the change;
+    /// the joiner sees itself among the voters once it applies.
+    fn promote_caught_up_learner(&mut self) {
+        let raft = &self.raw.raft;
+        if raft.state != StateRole::Leader || raft.has_pending_conf() {
+            return;
+        }
+        let learners: Vec<(u64, u64)> = raft
+            .prs()
+            .conf()
+            .learners()
+            .iter()
+            .filter_map(|id| raft.prs().get(*id).map(|p| (*id, p.matched)))
+            .collect();
+        let commit = raft.raft_log.committed;
+        let Some(id) = promote::learner_to_promote(&learners, commit, promote::CATCH_UP_MARGIN)
+        else {
+            return;
+        };
+        let mut cc = ConfChange::default();
+        cc.set_change_type(ConfChangeType::AddNode);
+        cc.node_id = id;
+        match self.raw.propose_conf_change(Vec::new(), cc) {
+            Ok(()) => tracing::info!(
+                raft_id = format_args!("{id:x}"),
+                commit,
+                "learner caught up: promoting it to voter"
+            ),
+            Err(e) => {
+                tracing::warn!(raft_id = format_args!("{id:x}"), error = %e, "promoting a learner")
             }
         }
     }
@@ -389,10 +430,13 @@ impl Driver {
         let decoded = StoreSnapshot::decode(&snapshot.data[..])
             .map_err(|source| DriverError::Snapshot { index, source })?;
         let decode = at.elapsed();
-        let voters = snapshot.get_metadata().get_conf_state().voters.clone();
+        let cs = snapshot.get_metadata().get_conf_state().clone();
         self.raw.store().apply_snapshot(snapshot)?;
         let persist = at.elapsed() - decode;
-        self.status.send_modify(|s| s.voters = voters);
+        self.status.send_modify(|s| {
+            s.voters = cs.voters;
+            s.learners = cs.learners;
+        });
         self.memory.restore(Tables::from_snapshot(decoded, index));
         metrics::RAFT_SNAPSHOTS
             .with_label_values(&["installed"])
@@ -460,13 +504,17 @@ impl Driver {
         })?;
         let cs = self.raw.apply_conf_change(&cc)?;
         self.raw.store().set_conf_state(cs.clone())?;
-        tracing::info!(index = e.index, voters = ?cs.voters, "raft membership changed");
-        self.status.send_modify(|s| s.voters = cs.voters.clone());
+        tracing::info!(index = e.index, voters = ?cs.voters, learners = ?cs.learners, "raft membership changed");
+        self.status.send_modify(|s| {
+            s.voters = cs.voters.clone();
+            s.learners = cs.learners.clone();
+        });
         self.answer_conf_waiters(e.index, Some(&cs));
         let me = self.options.id;
         let removed =
             |c: &ConfChange| c.node_id == me && c.get_change_type() == ConfChangeType::RemoveNode;
-        if cc.as_v1().is_some_and(removed) && !cs.voters.contains(&me) {
+        if cc.as_v1().is_some_and(removed) && !cs.voters.contains(&me) && !cs.learners.contains(&me)
+        {
             return Err(DriverError::Removed(me));
         }
         Ok(())

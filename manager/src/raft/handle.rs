@@ -21,9 +21,19 @@ pub struct RaftStatus {
     pub applied: u64,
     /// The raft ids of the voting members, as last applied.
     pub voters: Vec<u64>,
+    /// The raft ids of the learners (joined managers still catching up; they do not count
+    /// toward quorum and are promoted to voters by the leader), as last applied.
+    pub learners: Vec<u64>,
     /// On the leader: the members heard from within the last election timeout (itself
     /// included). Empty on followers.
     pub active: Vec<u64>,
+}
+
+impl RaftStatus {
+    /// Every raft member: the voters, then the learners.
+    pub fn members(&self) -> Vec<u64> {
+        self.voters.iter().chain(&self.learners).copied().collect()
+    }
 }
 
 pub(super) type Reply = oneshot::Sender<Result<ApplyOutcome, StoreError>>;

@@ -43,12 +43,12 @@ fn desired(n: &Node) -> NodeRole {
         .unwrap_or(NodeRole::Worker)
 }
 
-/// The raft member `node` is, if it is one of `status.voters`.
+/// The raft member `node` is, if it is one of `status.voters` or `status.learners`.
 pub fn member_of(node: &Node, status: &RaftStatus) -> Option<u64> {
     node.manager_status
         .as_ref()
         .map(|s| s.raft_id)
-        .filter(|id| *id != 0 && status.voters.contains(id))
+        .filter(|id| *id != 0 && (status.voters.contains(id) || status.learners.contains(id)))
 }
 
 /// Whether removing `raft_id` leaves a reachable majority of the remaining members, as
@@ -56,7 +56,11 @@ pub fn member_of(node: &Node, status: &RaftStatus) -> Option<u64> {
 ///
 /// # Errors
 /// Why not, in words for the user.
+/// A learner never holds the quorum, so it can always be removed.
 pub fn can_remove(status: &RaftStatus, raft_id: u64) -> Result<(), String> {
+    if status.learners.contains(&raft_id) {
+        return Ok(());
+    }
     let remaining: Vec<u64> = status
         .voters
         .iter()

@@ -321,10 +321,12 @@ pub(super) fn updated_cluster(
 }
 
 /// A manager's status as this manager's raft sees it now: the leader is whoever raft names
-/// (none while there is no leader), and the leader tells which members answered within the
-/// last election timeout; a follower keeps the stored reachability.
+/// (none while there is no leader), a learner is catching up, and the leader tells which
+/// members answered within the last election timeout; a follower keeps the stored
+/// reachability.
 pub fn live_manager_status(s: &mut swarm_proto::ManagerStatus, raft: &crate::raft::RaftStatus) {
     s.leader = raft.leader_id != 0 && s.raft_id == raft.leader_id;
+    s.catching_up = raft.learners.contains(&s.raft_id);
     if raft.is_leader {
         s.reachable = raft.active.contains(&s.raft_id);
     }

@@ -1,5 +1,8 @@
-//! Membership decisions as pure functions of a store view and the raft voters: whether a
-//! manager may join (and what its Node then says), who the members are, whom a leave removes.
+//! Membership decisions as pure functions of a store view and the raft members (voters and
+//! learners): whether a manager may join (and what its Node then says), who the members are,
+//! whom a leave removes. A learner is a member that is still catching up: a re-join of it is
+//! a no-op, it is listed, and it can leave (it never holds the quorum, so even a one-voter
+//! swarm may remove it).
 
 use swarm_proto::{ManagerStatus, Node, NodeRole, RaftMember};
 
@@ -9,16 +12,18 @@ use crate::store::Tables;
 /// What a join request leads to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Join {
-    /// The node is already this raft member (a retried join): nothing to change.
+    /// The node is already this raft member, voter or learner (a retried join): nothing to
+    /// change.
     AlreadyMember,
     /// Record the address in the node (this update first), then add the raft member.
     Add(Box<Node>),
 }
 
-/// Decides a join of `node_id` as raft member `raft_id` reachable at `addr`.
+/// Decides a join of `node_id` as raft member `raft_id` reachable at `addr`; `members` are
+/// the raft voters and learners.
 pub fn join(
     view: &Tables,
-    voters: &[u64],
+    members: &[u64],
     node_id: &str,
     raft_id: u64,
     addr: &str,
@@ -41,7 +46,7 @@ pub fn join(
         )));
     }
     let current = node.manager_status.as_ref().map_or(0, |s| s.raft_id);
-    if voters.contains(&raft_id) {
+    if members.contains(&raft_id) {
         return if current == raft_id {
             Ok(Join::AlreadyMember)
         } else {
@@ -50,7 +55,7 @@ pub fn join(
             )))
         };
     }
-    if current != 0 && voters.contains(&current) {
+    if current != 0 && members.contains(&current) {
         return Err(ApiError::FailedPrecondition(format!(
             "node {node_id} is already a manager (raft member {current:x}); remove it before it \
              joins again"
@@ -62,14 +67,16 @@ pub fn join(
         addr: addr.to_string(),
         leader: false,
         reachable: true,
+        // Joined as a raft learner; promoted once caught up.
+        catching_up: true,
     });
     Ok(Join::Add(Box::new(updated)))
 }
 
-/// The members among `voters` with the node and address the store has for each.
-pub fn members(view: &Tables, voters: &[u64]) -> Vec<RaftMember> {
-    voters
-        .iter()
+/// The raft members `ids` (voters and learners) with the node and address the store has
+/// for each.
+pub fn members(view: &Tables, ids: &[u64]) -> Vec<RaftMember> {
+    ids.iter()
         .map(|&raft_id| {
             let node = view.nodes().find(|n| {
                 n.manager_status
@@ -88,17 +95,23 @@ pub fn members(view: &Tables, voters: &[u64]) -> Vec<RaftMember> {
         .collect()
 }
 
-/// The raft member that a leave of `node_id` removes. The last manager cannot leave.
-pub fn leave(view: &Tables, voters: &[u64], node_id: &str) -> Result<u64, ApiError> {
+/// The raft member (voter or learner) that a leave of `node_id` removes. The last voter
+/// cannot leave; a learner always can.
+pub fn leave(
+    view: &Tables,
+    voters: &[u64],
+    learners: &[u64],
+    node_id: &str,
+) -> Result<u64, ApiError> {
     let raft_id = view
         .node(node_id)
         .and_then(|n| n.manager_status.as_ref())
         .map(|s| s.raft_id)
-        .filter(|id| voters.contains(id))
+        .filter(|id| voters.contains(id) || learners.contains(id))
         .ok_or_else(|| {
             ApiError::FailedPrecondition(format!("node {node_id} is not a raft member"))
         })?;
-    if voters.len() == 1 {
+    if voters == [raft_id] {
         return Err(ApiError::FailedPrecondition(
             "the last manager cannot leave: the swarm would have no managers left".into(),
         ));

@@ -92,9 +92,20 @@ fn leaving_removes_the_member_but_never_the_last() {
         node("a", NodeRole::Manager, 1),
         node("b", NodeRole::Manager, 7),
     ]);
-    assert_eq!(leave(&v, &[1, 7], "b").unwrap(), 7);
-    let e = leave(&v, &[1], "a").unwrap_err().to_string();
+    assert_eq!(leave(&v, &[1, 7], &[], "b").unwrap(), 7);
+    let e = leave(&v, &[1], &[], "a").unwrap_err().to_string();
     assert!(e.contains("last manager"), "{e}");
-    let e = leave(&v, &[1], "b").unwrap_err().to_string();
+    let e = leave(&v, &[1], &[], "b").unwrap_err().to_string();
     assert!(e.contains("not a raft member"), "{e}");
+}
+
+#[test]
+fn a_learner_can_leave_even_beside_a_single_voter() {
+    let v = view(vec![
+        node("a", NodeRole::Manager, 1),
+        node("b", NodeRole::Manager, 7),
+    ]);
+    assert_eq!(leave(&v, &[1], &[7], "b").unwrap(), 7);
+    let e = leave(&v, &[1], &[7], "a").unwrap_err().to_string();
+    assert!(e.contains("last manager"), "{e}");
 }

@@ -1,6 +1,8 @@
 //! [`MembershipApi`]: the RaftMembership service. Runs on every manager; only the leader
 //! changes membership (followers forward through the leader proxy). Changes are serialized:
-//! raft takes one at a time.
+//! raft takes one at a time. A join adds the manager as a raft *learner* and answers once
+//! that has applied; the leader's driver promotes it to voter when it has caught up
+//! ([`super::promote`]), and the joiner waits for that itself.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,13 +43,13 @@ impl MembershipApi {
         RaftMembershipServer::new(self)
     }
 
-    /// Adds `node_id` as raft member `raft_id` at `addr`; returns the members after.
+    /// Adds `node_id` as raft learner `raft_id` at `addr`; returns the members after.
     pub async fn join(&self, req: JoinRaftRequest) -> Result<JoinRaftResponse, ApiError> {
         let _one_at_a_time = self.changing.lock().await;
-        let voters = self.raft.status().borrow().voters.clone();
+        let members = self.raft.status().borrow().members();
         let plan = decide::join(
             &self.store.view(),
-            &voters,
+            &members,
             &req.node_id,
             req.raft_id,
             &req.addr,
@@ -59,22 +61,31 @@ impl MembershipApi {
                 node_id: req.node_id.clone(),
                 addr: req.addr.clone(),
             };
-            self.change(ConfChangeType::AddNode, req.raft_id, member.encode_to_vec())
-                .await?;
-            tracing::info!(node = %req.node_id, raft_id = format_args!("{:x}", req.raft_id), addr = %req.addr, "manager joined raft");
+            self.change(
+                ConfChangeType::AddLearnerNode,
+                req.raft_id,
+                member.encode_to_vec(),
+            )
+            .await?;
+            tracing::info!(node = %req.node_id, raft_id = format_args!("{:x}", req.raft_id), addr = %req.addr, "manager joined raft as a learner");
         }
-        let voters = self.raft.status().borrow().voters.clone();
+        let members = self.raft.status().borrow().members();
         Ok(JoinRaftResponse {
             raft_id: req.raft_id,
-            members: decide::members(&self.store.view(), &voters),
+            members: decide::members(&self.store.view(), &members),
         })
     }
 
     /// Removes `node_id`'s raft member.
     pub async fn leave(&self, node_id: &str) -> Result<(), ApiError> {
         let _one_at_a_time = self.changing.lock().await;
-        let voters = self.raft.status().borrow().voters.clone();
-        let raft_id = decide::leave(&self.store.view(), &voters, node_id)?;
+        let status = self.raft.status().borrow().clone();
+        let raft_id = decide::leave(
+            &self.store.view(),
+            &status.voters,
+            &status.learners,
+            node_id,
+        )?;
         self.change(ConfChangeType::RemoveNode, raft_id, Vec::new())
             .await?;
         tracing::info!(node = %node_id, raft_id = format_args!("{raft_id:x}"), "manager left raft");

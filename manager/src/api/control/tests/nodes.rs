@@ -191,6 +191,7 @@ fn t45_manager_status_shows_the_live_leader_and_reachability() {
         addr: "127.0.0.1:1".into(),
         leader: true,
         reachable,
+        catching_up: false,
     };
     let leader = RaftStatus {
         leader_id: 2,
@@ -209,4 +210,14 @@ fn t45_manager_status_shows_the_live_leader_and_reachability() {
     let mut s = status(2, true);
     super::super::decide::live_manager_status(&mut s, &RaftStatus::default());
     assert!(!s.leader && s.reachable, "{s:?}");
+    // A learner is catching up until raft makes it a voter.
+    let mut s = status(3, true);
+    let learning = RaftStatus {
+        learners: vec![3],
+        ..leader.clone()
+    };
+    super::super::decide::live_manager_status(&mut s, &learning);
+    assert!(s.reachable && s.catching_up, "{s:?}");
+    super::super::decide::live_manager_status(&mut s, &leader);
+    assert!(!s.catching_up, "{s:?}");
 }
