@@ -99,13 +99,8 @@ pub fn start(
     let ConfState {
         voters, learners, ..
     } = storage.conf_state();
-    let sole_voter = voters == [options.id];
     let logger = super::logger::tracing_logger();
-    let mut raw = RawNode::new(&options.raft_config(index), storage, &logger)?;
-    if sole_voter {
-        // A one-member cluster need not wait out an election timeout to lead again.
-        raw.campaign()?;
-    }
+    let raw = RawNode::new(&options.raft_config(index), storage, &logger)?;
     let (tx, rx) = mpsc::channel(4096);
     let (written_tx, written) = mpsc::unbounded_channel();
     let writer = LogWriter::start(raw.store().clone(), written_tx);
@@ -165,6 +160,7 @@ impl Driver {
         mut written: mpsc::UnboundedReceiver<Persisted>,
         shutdown: CancellationToken,
     ) -> Result<(), DriverError> {
+        self.lead_if_sole_voter();
         let mut ticker = tokio::time::interval(self.options.tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let result = loop {
@@ -415,6 +411,7 @@ impl Driver {
             self.apply(committed)?;
         }
         self.raw.advance_apply();
+        self.lead_if_sole_voter();
         self.publish_status();
         // Only now is everything applied also durably committed in storage.
         let applied = self.status.borrow().applied;
@@ -607,6 +604,20 @@ impl Driver {
             s.leader_id = leader_id;
             s.is_leader = is_leader;
         });
+    }
+
+    /// A one-voter swarm need not wait out an election timeout to lead (again): at start,
+    /// or once the membership change that made it one has applied (raft refuses to campaign
+    /// with a change pending, as after `--force-new-cluster` replays a promotion).
+    fn lead_if_sole_voter(&mut self) {
+        let raft = &self.raw.raft;
+        if raft.state != StateRole::Leader
+            && self.status.borrow().voters == [self.options.id]
+            && !raft.has_pending_conf()
+            && let Err(e) = self.raw.campaign()
+        {
+            tracing::warn!(error = %e, "raft campaign as the only voter");
+        }
     }
 
     fn publish_status(&mut self) {
