@@ -403,6 +403,22 @@ impl ManagerProc {
             .to_string()
     }
 
+    /// `service create -d --name NAME --replicas N IMAGE`, detached (with no agent its tasks
+    /// stay pending: a way to fill the store).
+    pub fn create_replicated(&self, name: &str, replicas: u64, image: &str) -> String {
+        let replicas = replicas.to_string();
+        self.ctl_ok(&[
+            "service",
+            "create",
+            "-d",
+            "--name",
+            name,
+            "--replicas",
+            &replicas,
+            image,
+        ])
+    }
+
     /// The manager join token.
     pub fn manager_token(&self) -> String {
         self.ctl_ok(&["join-token", "manager", "-q"])
