@@ -403,11 +403,17 @@ impl ManagerProc {
             .to_string()
     }
 
-    /// `service create -d --name NAME --replicas N IMAGE`, detached (with no agent its tasks
-    /// stay pending: a way to fill the store).
-    pub fn create_replicated(&self, name: &str, replicas: u64, image: &str) -> String {
+    /// `service create -d --name NAME --replicas N EXTRA… IMAGE`, detached (with no agent
+    /// its tasks stay pending: a way to fill the store).
+    pub fn create_replicated(
+        &self,
+        name: &str,
+        replicas: u64,
+        extra: &[&str],
+        image: &str,
+    ) -> String {
         let replicas = replicas.to_string();
-        self.ctl_ok(&[
+        let mut args = vec![
             "service",
             "create",
             "-d",
@@ -415,8 +421,10 @@ impl ManagerProc {
             name,
             "--replicas",
             &replicas,
-            image,
-        ])
+        ];
+        args.extend_from_slice(extra);
+        args.push(image);
+        self.ctl_ok(&args)
     }
 
     /// The manager join token.

@@ -53,22 +53,10 @@ fn join_worker(
 /// `swarmctl service create -d --name NAME --replicas N [extra…] NAME:1`; returns its output
 /// (the new service id).
 fn create_service(m: &ManagerProc, name: &str, replicas: u32, extra: &[&str]) -> String {
-    let replicas = replicas.to_string();
     let artifact = format!("{name}:1");
     // The manager pins the artifact to a digest, so it must be in the store.
     m.push_empty_module(&artifact);
-    let mut args = vec![
-        "service",
-        "create",
-        "-d",
-        "--name",
-        name,
-        "--replicas",
-        &replicas,
-    ];
-    args.extend_from_slice(extra);
-    args.push(&artifact);
-    m.ctl_ok(&args)
+    m.create_replicated(name, replicas.into(), extra, &artifact)
 }
 
 #[test]

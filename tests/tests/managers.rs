@@ -366,7 +366,7 @@ fn m60_a_joiner_installing_a_large_snapshot_does_not_cost_the_leader_its_quorum(
     a.push_empty_module("app:1");
 
     tracing::info!("--- {M60_TASKS} pending tasks, behind a snapshot with no log kept");
-    a.create_replicated("big", M60_TASKS, "app:1");
+    a.create_replicated("big", M60_TASKS, &[], "app:1");
     wait_for_tasks("a", &metrics, M60_TASKS, Duration::from_secs(60));
     let taken = r#"swarm_raft_snapshots_total{event="taken"}"#;
     a.ctl_ok(&[

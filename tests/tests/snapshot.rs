@@ -88,7 +88,7 @@ fn s10_joining_managers_catch_up_on_100k_tasks_through_a_chunked_snapshot() {
 
     tracing::info!("--- {TASKS} tasks");
     let started = Instant::now();
-    first.create_replicated("big", TASKS, "app:1");
+    first.create_replicated("big", TASKS, &[], "app:1");
     wait_for_all_tasks("m0", &first_metrics, Duration::from_secs(60));
     tracing::info!(took = ?started.elapsed(), "--- {TASKS} pending tasks in the store");
 
