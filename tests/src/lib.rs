@@ -427,6 +427,29 @@ impl ManagerProc {
         self.ctl_ok(&args)
     }
 
+    /// Makes this manager snapshot its whole store with no log kept behind it (a new member
+    /// can then only be sent the snapshot), waits until its metrics at `metrics` count the
+    /// snapshot, and sets the snapshot interval back to 10,000 entries.
+    pub fn snapshot_without_log(&self, metrics: &str) {
+        let taken = r#"swarm_raft_snapshots_total{event="taken"}"#;
+        let before = metric(metrics, taken).unwrap_or(0.0);
+        // The snapshot is taken at the next entry, which this update is.
+        self.ctl_ok(&[
+            "cluster",
+            "update",
+            "--snapshot-interval",
+            "1",
+            "--log-entries-for-slow-followers",
+            "0",
+        ]);
+        wait_for(
+            "a snapshot of the whole store",
+            Duration::from_secs(30),
+            || (metric(metrics, taken).unwrap_or(0.0) > before).then_some(()),
+        );
+        self.ctl_ok(&["cluster", "update", "--snapshot-interval", "10000"]);
+    }
+
     /// The manager join token.
     pub fn manager_token(&self) -> String {
         self.ctl_ok(&["join-token", "manager", "-q"])

@@ -368,19 +368,7 @@ fn m60_a_joiner_installing_a_large_snapshot_does_not_cost_the_leader_its_quorum(
     tracing::info!("--- {M60_TASKS} pending tasks, behind a snapshot with no log kept");
     a.create_replicated("big", M60_TASKS, &[], "app:1");
     wait_for_tasks("a", &metrics, M60_TASKS, Duration::from_secs(60));
-    let taken = r#"swarm_raft_snapshots_total{event="taken"}"#;
-    a.ctl_ok(&[
-        "cluster",
-        "update",
-        "--snapshot-interval",
-        "1",
-        "--log-entries-for-slow-followers",
-        "0",
-    ]);
-    wait_for("a to snapshot its store", Duration::from_secs(30), || {
-        (metric(&metrics, taken)? >= 1.0).then_some(())
-    });
-    a.ctl_ok(&["cluster", "update", "--snapshot-interval", "10000"]);
+    a.snapshot_without_log(&metrics);
 
     tracing::info!("--- b joins: a learner while it installs the snapshot");
     let b_metrics = format!("127.0.0.1:{}", free_port());
