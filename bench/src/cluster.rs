@@ -180,7 +180,8 @@ impl ManagerChild {
 /// The smallest valid core module: services on managers without agents need an artifact.
 const EMPTY_MODULE: &[u8] = b"\0asm\x01\0\0\0";
 
-/// `managers` managers (`--no-agent`): the first by init, the others joined through it.
+/// `managers` managers (`--no-agent`): the first by init, the others joined through it;
+/// returns once all of them vote.
 pub async fn managers(dir: &std::path::Path, managers: usize) -> anyhow::Result<Vec<ManagerChild>> {
     anyhow::ensure!(managers >= 1, "--managers must be at least 1");
     let mut ms = vec![ManagerChild::start(dir, &["--no-agent"]).await?];
@@ -188,6 +189,22 @@ pub async fn managers(dir: &std::path::Path, managers: usize) -> anyhow::Result<
         let m = ManagerChild::join(dir, &format!("m{i}"), &ms[0], &["--no-agent"]).await?;
         ms.push(m);
     }
+    // Joiners are raft learners until they catch up; a benchmark that kills the leader
+    // needs them voting first.
+    procs::wait_until(
+        &format!("{managers} managers voting"),
+        Duration::from_secs(120),
+        Duration::from_millis(50),
+        || async {
+            let nodes = ms[0].ctl(&["node", "ls"]).await.ok()?;
+            let voting = nodes
+                .lines()
+                .filter(|l| l.contains("Leader") || l.contains("Reachable"))
+                .count();
+            (voting == managers && !nodes.contains("Catching up")).then_some(())
+        },
+    )
+    .await?;
     let module = dir.join("empty.wasm");
     std::fs::write(&module, EMPTY_MODULE)?;
     ms[0]

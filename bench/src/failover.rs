@@ -52,16 +52,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let killed = Instant::now();
         let survivors: Vec<usize> = (0..ms.len()).filter(|i| *i != victim).collect();
         let mut attempt = 0;
+        let mut last_error = String::new();
         let took = loop {
             if killed.elapsed() > Duration::from_secs(60) {
-                bail!("round {round}: no write acknowledged within 60 s of the kill");
+                bail!(
+                    "round {round}: no write acknowledged within 60 s of the kill (last error: {last_error})"
+                );
             }
             let m = &ms[survivors[attempt % survivors.len()]];
             attempt += 1;
             let name = format!("f{round}-{attempt}");
             let args = ["service", "create", "-d", "--name", &name, "app:1"];
-            if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(2), m.ctl(&args)).await {
-                break killed.elapsed();
+            match tokio::time::timeout(Duration::from_secs(2), m.ctl(&args)).await {
+                Ok(Ok(_)) => break killed.elapsed(),
+                Ok(Err(e)) => last_error = format!("{e:#}"),
+                Err(_) => last_error = "swarmctl took more than 2 s".into(),
             }
         };
         let next = procs::wait_until(
