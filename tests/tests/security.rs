@@ -7,15 +7,20 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use prost::Message;
 use swarm_agent::certs::{self, CertFiles, ClientConfig, NodeCerts, NodeIdentity};
-use swarm_manager::ca::{ROOT_KEY_FILE, RootCa, Subject};
-use swarm_manager::keymanager::UnlockKey;
+use swarm_manager::ca::{RootCa, Subject};
+use swarm_manager::keymanager::{DekFile, UnlockKey};
+use swarm_manager::node::raft_path;
+use swarm_manager::raft::storage::RaftStorage;
 use swarm_proto::control_client::ControlClient;
 use swarm_proto::dispatcher_client::DispatcherClient;
 use swarm_proto::raft_client::RaftClient;
 use swarm_proto::raft_membership_client::RaftMembershipClient;
-use swarm_proto::{JoinRaftRequest, ListNodesRequest, NodeRole, RaftMessageChunk, SessionRequest};
-use swarm_tests::{ManagerProc, Proc, bin, spawn_agent, wait_for};
+use swarm_proto::{
+    JoinRaftRequest, ListNodesRequest, NodeRole, RaftMessageChunk, SessionRequest, StoreSnapshot,
+};
+use swarm_tests::{ManagerProc, Proc, bin, free_port, spawn_agent, wait_for};
 
 const CONVERGE: Duration = Duration::from_secs(30);
 const RPC: Duration = Duration::from_secs(5);
@@ -100,6 +105,36 @@ fn ready_nodes(m: &ManagerProc) -> Vec<String> {
         .filter(|n| n["status"]["state"] == "NODE_READY")
         .map(|n| n["id"].as_str().unwrap().to_string())
         .collect()
+}
+
+/// The cluster's root CA as the raft store keeps it — the only place its key is: the manager
+/// snapshots its whole store, is killed, and its database is read; then it restarts.
+/// Checks on the way that no file in `certificates/` holds the key.
+fn root_ca_from_raft_store(m: &mut ManagerProc, metrics: &str) -> RootCa {
+    m.snapshot_without_log(metrics);
+    m.proc.kill9();
+    // Not autolocked: the data key opens without an unlock key.
+    let dek = DekFile::in_state_dir(&m.state_dir).load(None).unwrap();
+    let storage = RaftStorage::open_sealed(&raft_path(&m.state_dir), dek).unwrap();
+    let snapshot = storage.snapshot_now().unwrap();
+    drop(storage);
+    let store = StoreSnapshot::decode(&snapshot.data[..]).unwrap();
+    let cluster = store
+        .clusters
+        .first()
+        .expect("the snapshot holds the Cluster");
+    let root = RootCa::from_proto(cluster.root_ca.as_ref()).unwrap();
+    for file in std::fs::read_dir(certs::certs_dir(&m.state_dir)).unwrap() {
+        let path = file.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(root.key_pem.trim()),
+            "{} holds the root CA key",
+            path.display()
+        );
+    }
+    m.restart().unwrap();
+    root
 }
 
 /// Opens a dispatcher session with `tls`; the error text of whichever step failed.
@@ -212,7 +247,13 @@ fn s10_joining_takes_the_right_token_for_the_right_ca() {
 fn s20_every_remote_call_is_authenticated_and_authorized() {
     swarm_tests::init_tracing();
     let dir = tempfile::tempdir().unwrap();
-    let m = ManagerProc::init(&dir.path().join("m"), &["--no-agent"]).unwrap();
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let mut m = ManagerProc::init(
+        &dir.path().join("m"),
+        &["--no-agent", "--metrics-addr", &metrics],
+    )
+    .unwrap();
+    let root = root_ca_from_raft_store(&mut m, &metrics);
     let mut agent = spawn_agent(&m, &dir.path().join("w1"), "w1").unwrap();
     let worker_id = wait_for("w1 to be READY", CONVERGE, || ready_nodes(&m).pop());
     let worker = node_certs(&dir.path().join("w1"));
@@ -252,11 +293,7 @@ fn s20_every_remote_call_is_authenticated_and_authorized() {
     }
 
     tracing::info!("--- an expired certificate signed by the right root: refused by TLS");
-    let root = RootCa {
-        cert_pem: String::from_utf8(manager.root_pem.clone()).unwrap(),
-        key_pem: std::fs::read_to_string(certs::certs_dir(&m.state_dir).join(ROOT_KEY_FILE))
-            .unwrap(),
-    };
+    assert_eq!(root.cert_pem.as_bytes(), &manager.root_pem[..]);
     let key = rcgen::KeyPair::from_pem(std::str::from_utf8(&worker.key_pem).unwrap()).unwrap();
     let identity = worker.identity().unwrap();
     let expired_pem = root
@@ -565,6 +602,7 @@ fn s50_autolock_turned_on_rotated_and_off_on_a_running_swarm() {
 
     tracing::info!("--- unlock-key --rotate: the old key stops working");
     let wrapped_by_first = read_dek();
+    let node_key_before = node_key_file(&state);
     let second = m
         .ctl_ok(&["cluster", "unlock-key", "--rotate", "-q"])
         .trim()
@@ -573,6 +611,10 @@ fn s50_autolock_turned_on_rotated_and_off_on_a_running_swarm() {
     wait_for("the data key to be rewrapped", CONVERGE, || {
         (read_dek() != wrapped_by_first).then_some(())
     });
+    wait_for("the node key to be sealed afresh", CONVERGE, || {
+        (node_key_file(&state) != node_key_before).then_some(())
+    });
+    assert!(!is_pem_private_key(&node_key_file(&state)));
     m.proc.kill9();
     exits_saying(
         m.spawn_run(&["--unlock-key", &first], &log("old-key"))

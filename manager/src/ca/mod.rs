@@ -9,8 +9,6 @@ pub mod self_renew;
 mod service;
 
 pub use authz::{ANONYMOUS, FORWARDED_CERT, NodeAuth, authenticated, caller};
-pub use root::{
-    CaError, DEFAULT_NODE_CERT_EXPIRY, MIN_NODE_CERT_EXPIRY, ROOT_KEY_FILE, RootCa, Subject,
-};
+pub use root::{CaError, DEFAULT_NODE_CERT_EXPIRY, MIN_NODE_CERT_EXPIRY, RootCa, Subject};
 pub use service::{NodeCaApi, node_cert_expiry, role_of_token};
 pub use swarm_agent::certs::{JoinToken, TokenError};

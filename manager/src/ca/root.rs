@@ -1,5 +1,6 @@
 //! [`RootCa`]: the cluster's root certificate authority — made at `init` (ECDSA P-256),
-//! replicated in the Cluster object, used by the leader to sign node certificates.
+//! replicated in the Cluster object, used by the leader to sign node certificates. The key
+//! lives only there — in the raft store, encrypted under autolock — never in a file.
 //!
 //! A node certificate's subject is set here, never taken from the CSR: CN = node id,
 //! OU = role, O = cluster id. Managers' certificates also carry the DNS name
@@ -24,8 +25,6 @@ pub const MIN_NODE_CERT_EXPIRY: Duration = Duration::from_secs(60);
 /// The root CA's own validity (SwarmKit: 20 years).
 const ROOT_EXPIRY: Duration = Duration::from_secs(20 * 365 * 24 * 3600);
 const BACKDATE: Duration = Duration::from_secs(60);
-/// The root key's file name in a manager's `certificates/`.
-pub const ROOT_KEY_FILE: &str = "swarm-root-ca.key";
 
 /// Why the CA could not do something.
 #[derive(Debug, thiserror::Error)]
@@ -172,26 +171,6 @@ impl RootCa {
             .signed_by(public_key, &issuer)
             .map_err(root_err)?
             .pem())
-    }
-
-    /// Keeps the root key beside the node's certificates (`swarm-root-ca.key`, 0600), as
-    /// SwarmKit's managers do. The certificate is saved with the node's
-    /// ([`NodeCerts::save`]).
-    ///
-    /// # Errors
-    /// The file cannot be written.
-    pub fn save_key(&self, dir: &std::path::Path) -> std::io::Result<()> {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        std::fs::create_dir_all(dir)?;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(dir.join(ROOT_KEY_FILE))?;
-        f.write_all(self.key_pem.as_bytes())?;
-        f.sync_all()
     }
 
     /// A key and certificate for this manager itself, signed locally.

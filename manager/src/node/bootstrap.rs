@@ -122,7 +122,9 @@ pub(super) fn prepare_init(config: &ManagerConfig) -> Result<Prepared, ManagerEr
     })
 }
 
-/// The cluster's root CA and this manager's certificate, saved in `files`.
+/// The cluster's root CA and this manager's certificate, saved in `files`. The root key
+/// goes only into the Cluster object (the raft store, which autolock encrypts): like
+/// Docker's managers, `certificates/` holds the root certificate and no root key.
 fn new_certificates(
     config: &ManagerConfig,
     files: &CertFiles,
@@ -130,7 +132,6 @@ fn new_certificates(
 ) -> Result<RootCa, ManagerError> {
     let ca_err =
         |e: crate::ca::CaError| ManagerError::Other(format!("creating the cluster CA: {e}"));
-    let dir = files.dir();
     let root = RootCa::generate(&state.cluster_id).map_err(ca_err)?;
     let subject = Subject {
         node_id: &state.node_id,
@@ -140,10 +141,6 @@ fn new_certificates(
     let certs = root
         .issue_local(&subject, config.node_cert_expiry)
         .map_err(ca_err)?;
-    root.save_key(dir).map_err(|source| ManagerError::Io {
-        what: format!("writing the root CA key in {}", dir.display()),
-        source,
-    })?;
     files
         .save(&certs)
         .map_err(|e| ManagerError::Other(format!("saving certificates: {e}")))?;

@@ -36,6 +36,7 @@ use swarm_agent::certs::{CertFiles, NodeCerts};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use bootstrap::raft_path;
 pub use config::ManagerConfig;
 pub use leave::retire;
 pub use state::{NodeState, ROLE_MANAGER, ROLE_WORKER, StateError};
