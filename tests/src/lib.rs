@@ -33,6 +33,20 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// `service create -d --name NAME --replicas N`: how every test service starts; the task
+/// (flags, image, args) follows.
+pub fn create_detached<'a>(name: &'a str, replicas: &'a str) -> [&'a str; 7] {
+    [
+        "service",
+        "create",
+        "-d",
+        "--name",
+        name,
+        "--replicas",
+        replicas,
+    ]
+}
+
 /// A free TCP port on 127.0.0.1 (bound and released; fine for tests on one machine).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -413,15 +427,7 @@ impl ManagerProc {
         image: &str,
     ) -> String {
         let replicas = replicas.to_string();
-        let mut args = vec![
-            "service",
-            "create",
-            "-d",
-            "--name",
-            name,
-            "--replicas",
-            &replicas,
-        ];
+        let mut args = create_detached(name, &replicas).to_vec();
         args.extend_from_slice(extra);
         args.push(image);
         self.ctl_ok(&args)

@@ -179,15 +179,10 @@ fn running(ctl: impl Fn(&[&str]) -> Output, service: &str) -> Option<BTreeSet<St
 /// `service create -d --name NAME --replicas N app:1` through `ctl`.
 fn create(ctl: impl Fn(&[&str]) -> Output, name: &str, replicas: &str) {
     let args = [
-        "service",
-        "create",
-        "-d",
-        "--name",
-        name,
-        "--replicas",
-        replicas,
-        "app:1",
-    ];
+        &swarm_tests::create_detached(name, replicas)[..],
+        &["app:1"],
+    ]
+    .concat();
     stdout_ok(&args, ctl(&args));
 }
 
