@@ -169,6 +169,14 @@ fn node_config(
 fn main() -> anyhow::Result<()> {
     // `swarm-manager oci-shim DIR`: a container's shim for the in-process agent.
     swarm_agent::exec::oci::shim::exit_if_invoked();
+    // mimalloc asks for transparent huge pages on its arenas (MADV_HUGEPAGE), and the kernel
+    // then zeroes 2 MiB at a time as the store grows and memory is recycled: ~10 % of the
+    // leader's CPU under `swarm-bench raft-writes`, which gains 9–20 % without them
+    // (BENCHMARKS.md). This is what MIMALLOC_ALLOW_THP=0 does; shims turn them back on, so
+    // containers keep the host's policy.
+    if let Err(e) = rustix::thread::disable_transparent_huge_pages(true) {
+        eprintln!("swarm-manager: transparent huge pages stay on: {e}");
+    }
     manager_main()
 }
 

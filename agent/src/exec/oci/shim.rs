@@ -62,6 +62,9 @@ pub fn exit_if_invoked() {
 
 /// Runs the shim for the task dir given as the one argument; returns the process exit code.
 pub fn main(args: &[String]) -> i32 {
+    // A manager turns transparent huge pages off for itself (swarm-manager's main), and the
+    // flag passes to its children: the container gets the host's policy back. Best effort.
+    let _ = rustix::thread::disable_transparent_huge_pages(false);
     let [dir] = args else {
         eprintln!("usage: {SUBCOMMAND} TASK_DIR");
         return 2;
