@@ -561,3 +561,42 @@ fn o60_a_wasm_artifact_is_pulled_from_a_loopback_registry() {
         "{t}"
     );
 }
+
+/// The `THP_enabled` line of a `/proc/PID/status`, without its whitespace.
+fn thp_line(status: &str) -> Option<String> {
+    status
+        .lines()
+        .find(|l| l.starts_with("THP_enabled:"))
+        .map(|l| l.split_whitespace().collect())
+}
+
+#[test]
+fn o70_a_manager_runs_without_huge_pages_and_its_containers_with_the_host_policy() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let m = ManagerProc::init(&dir.path().join("m"), &["--backend", "wasi,oci"]).unwrap();
+    let own = std::fs::read_to_string(format!("/proc/{}/status", m.proc.child.id())).unwrap();
+    let Some(own) = thp_line(&own) else {
+        // Kernels before 5.0 do not show the flag; nothing to compare.
+        tracing::warn!("no THP_enabled in /proc/PID/status; skipping the check");
+        return;
+    };
+    assert_eq!(own, "THP_enabled:0", "the manager keeps huge pages on");
+
+    let image = busybox_image(dir.path());
+    let once = ["--restart-condition", "none"];
+    create(
+        &m,
+        "thp",
+        &once,
+        &image,
+        "grep THP_enabled /proc/self/status",
+    );
+    task_in(&m, "thp", "COMPLETE");
+    let out = logs_until(&m, "thp", "THP_enabled");
+    assert_eq!(
+        thp_line(out.split_once("| ").map_or(&out[..], |(_, l)| l)).as_deref(),
+        Some("THP_enabled:1"),
+        "the container inherited the manager's THP flag: {out}"
+    );
+}
