@@ -4,9 +4,9 @@
 //! `--clients` concurrent Control clients on the leader's control socket each create services
 //! (0 replicas, so no orchestration work follows) for `--seconds`, each on its own
 //! connection unless `--connections` says fewer (shared round robin, as HTTP/2 streams of
-//! one connection when 1). A write counts once the
-//! leader answers it, i.e. once a majority has it on disk and the leader applied it. The
-//! driver batches whatever arrives while the previous batch is persisted into one fsync.
+//! one connection when 1). A write counts once the leader answers it, i.e. once a majority
+//! has it on disk and the leader applied it. The driver batches whatever arrives while the
+//! previous batch is persisted into one fsync.
 //! The run fails unless every manager's own store ends up holding each writer's last
 //! acknowledged service.
 
@@ -37,6 +37,11 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        (1..=args.clients).contains(&args.connections),
+        "--connections must be between 1 and --clients ({})",
+        args.clients
+    );
     let dir = tempfile::tempdir()?;
     let ms = crate::cluster::managers(dir.path(), args.managers).await?;
     let leader = &ms[0];
@@ -63,11 +68,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .and_then(|s| s.spec)
         .ok_or_else(|| anyhow::anyhow!("the template service has no spec"))?;
 
-    anyhow::ensure!(
-        (1..=args.clients).contains(&args.connections),
-        "--connections must be between 1 and --clients ({})",
-        args.clients
-    );
     let mut connections = vec![client];
     while connections.len() < args.connections {
         connections.push(swarmctl::client::connect(&leader.socket).await?);
