@@ -576,12 +576,11 @@ fn o70_a_manager_runs_without_huge_pages_and_its_containers_with_the_host_policy
     let dir = tempfile::tempdir().unwrap();
     let m = ManagerProc::init(&dir.path().join("m"), &["--backend", "wasi,oci"]).unwrap();
     let own = std::fs::read_to_string(format!("/proc/{}/status", m.proc.child.id())).unwrap();
-    let Some(own) = thp_line(&own) else {
-        // Kernels before 5.0 do not show the flag; nothing to compare.
-        tracing::warn!("no THP_enabled in /proc/PID/status; skipping the check");
-        return;
-    };
-    assert_eq!(own, "THP_enabled:0", "the manager keeps huge pages on");
+    assert_eq!(
+        thp_line(&own).as_deref(),
+        Some("THP_enabled:0"),
+        "the manager keeps huge pages on (the line is in /proc/PID/status since Linux 5.0)"
+    );
 
     let image = busybox_image(dir.path());
     let once = ["--restart-condition", "none"];
